@@ -5,6 +5,11 @@
 
 namespace greta {
 
+/// How the q/k projection rows pair up for RoPE. GGUF (and llama2.c) store them permuted so
+/// that rotated pairs are adjacent (x[2i], x[2i+1]); Hugging Face checkpoints use the
+/// rotate-half order (x[i], x[i + head_dim/2]).
+enum class RopeStyle { AdjacentPairs, RotateHalf };
+
 /// Hyperparameters of a Llama-family decoder. A literal type: presets are constexpr, and the
 /// same struct describes a file's hyperparameters at run time.
 struct ModelConfig {

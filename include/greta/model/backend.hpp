@@ -1,0 +1,41 @@
+#pragma once
+/// @file Backend: what the generator needs from an execution backend (CPU reference or GPU).
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <greta/config/model_config.hpp>
+
+namespace greta::model {
+
+/// A model instance with its own KV cache. Positions must be evaluated in order: forward()
+/// at `pos` sees the cache entries [0, pos) written by earlier calls.
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string_view name() const = 0;
+    virtual const ModelConfig& config() const = 0;
+    /// Positions the KV cache holds.
+    virtual std::uint32_t context_length() const = 0;
+
+    /// Evaluates `tokens` at positions [pos, pos + n). Writes n x vocab logits (row-major) when
+    /// all_positions, else only the last position's vocab logits.
+    virtual void forward(std::span<const std::int32_t> tokens, std::uint32_t pos, float* logits,
+                         bool all_positions) = 0;
+
+    /// One decode step that returns the argmax token. GPU backends keep the logits on device.
+    virtual std::int32_t decode_greedy(std::int32_t token, std::uint32_t pos) {
+        scratch_logits_.resize(config().vocab_size);
+        forward(std::span<const std::int32_t>(&token, 1), pos, scratch_logits_.data(), false);
+        return static_cast<std::int32_t>(std::max_element(scratch_logits_.begin(), scratch_logits_.end()) -
+                                         scratch_logits_.begin());
+    }
+
+private:
+    std::vector<float> scratch_logits_;
+};
+
+}  // namespace greta::model
