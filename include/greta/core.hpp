@@ -5,3 +5,5 @@
 #include <greta/core/half.hpp>
 #include <greta/core/dtype.hpp>
 #include <greta/core/tensor_view.hpp>
+#include <greta/core/thread_pool.hpp>
+#include <greta/core/progress.hpp>

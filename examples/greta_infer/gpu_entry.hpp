@@ -1,0 +1,28 @@
+#pragma once
+// The GPU side of greta_infer, seen from host-only code. Defined by gpu_entry.cu in GPU builds
+// and by gpu_entry_stub.cpp in host-only builds.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <greta/model/backend.hpp>
+#include <greta/model/weights.hpp>
+
+namespace greta_infer {
+
+struct GpuOptions {
+    std::uint32_t context = 0;
+    bool use_graph = true;
+    bool progress = true;
+};
+
+bool gpu_compiled();
+bool gpu_present();
+std::string gpu_device_name();
+std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::ModelWeights& weights,
+                                                        const GpuOptions& options);
+/// Device-memory read bandwidth measured with a streaming kernel, GB/s.
+double measure_hbm_bandwidth_gbs();
+
+}  // namespace greta_infer

@@ -1,0 +1,16 @@
+// Host-only build of greta_infer: no GPU backend.
+#include "gpu_entry.hpp"
+
+#include <greta/core/error.hpp>
+
+namespace greta_infer {
+
+bool gpu_compiled() { return false; }
+bool gpu_present() { return false; }
+std::string gpu_device_name() { return "none"; }
+std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::ModelWeights&, const GpuOptions&) {
+    throw greta::Error("built without GPU support; rebuild with -Dgpu=cuda");
+}
+double measure_hbm_bandwidth_gbs() { return 0.0; }
+
+}  // namespace greta_infer
