@@ -17,6 +17,7 @@
 #include "gpu_entry.hpp"
 #include "info_mode.hpp"
 #include "options.hpp"
+#include "validate_mode.hpp"
 
 namespace {
 
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
         greta_infer::finish_options(o);
         if (o.info) return greta_infer::run_info(o);
         if (o.tokenize) return run_tokenize(o);
+        if (o.validate) return greta_infer::run_validate(o);
         if (o.bench) return greta_infer::run_bench(o, choose_backend(o));
         return run_generate(o);
     } catch (const std::exception& e) {

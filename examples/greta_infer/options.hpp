@@ -28,6 +28,10 @@ struct Options {
     std::string synthetic, quant = "q4_k_m";
     std::vector<int> bench_prompt{512}, bench_gen{128};
     int repetitions = 5;
+    // Parity validation mode.
+    bool validate = false;
+    int validate_layers = 0, validate_steps = 32;
+    double max_rel = 1e-2, min_top1 = 1.0, max_kl = 1e-3;
 };
 
 inline void add_options(CLI::App& app, Options& o) {
@@ -62,6 +66,14 @@ inline void add_options(CLI::App& app, Options& o) {
     app.add_option("--synthetic", o.synthetic, "use a synthetic model of a preset's shapes (llama2-7b)");
     app.add_option("--quant", o.quant, "synthetic model format: q4_k_m, q6_k, q8_0, f16")->capture_default_str();
     app.add_option("-r,--repetitions", o.repetitions, "benchmark repetitions")->capture_default_str();
+    app.add_flag("--validate", o.validate, "compare the GPU backend with the CPU reference (exit 1 past a bound)");
+    app.add_option("--validate-layers", o.validate_layers, "validate only the first K layers (0: all)")
+        ->capture_default_str();
+    app.add_option("--validate-steps", o.validate_steps, "greedy steps compared after the prompt")
+        ->capture_default_str();
+    app.add_option("--max-rel", o.max_rel, "validate: bound on the logits' max relative error")->capture_default_str();
+    app.add_option("--min-top1", o.min_top1, "validate: bound on top-1 agreement")->capture_default_str();
+    app.add_option("--max-kl", o.max_kl, "validate: bound on the mean KL divergence (nats)")->capture_default_str();
     app.add_option("--bench-p", o.bench_prompt, "benchmark prompt lengths (with --bench, -p N also works)");
     app.add_option("--bench-n", o.bench_gen, "benchmark generation lengths (with --bench, -n N also works)");
 }

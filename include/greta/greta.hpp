@@ -8,3 +8,4 @@
 #include <greta/sampling.hpp>
 #include <greta/model.hpp>
 #include <greta/runtime.hpp>
+#include <greta/validate.hpp>

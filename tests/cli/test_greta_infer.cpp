@@ -117,3 +117,11 @@ TEST_CASE("damaged model files: one-line error naming the file", "[cli][errors]"
     check_one_line_error(run_process(kInfer, {"-m", cut.string(), "-p", "x", "-n", "1"}), cut.string());
     check_one_line_error(run_process(kInfer, {"--info", "-m", cut.string()}), cut.string());
 }
+
+TEST_CASE("--validate on a build without a GPU says so and exits 2", "[cli][validate]") {
+    if (GRETA_GPU_BUILD) SKIP("GPU build: --validate runs for real (see tests/gpu)");
+    GRETA_SHARED_OR_SKIP(model, "models/stories260K-f32.gguf");
+    auto r = run_process(kInfer, {"--validate", "-m", model, "-p", "Once"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, ContainsSubstring("needs a GPU"));
+}

@@ -34,6 +34,12 @@ public:
                                          scratch_logits_.begin());
     }
 
+    /// Validation hook: when on, forward() keeps the hidden state of the last evaluated position
+    /// after every layer, then after the final norm ([n_layers + 1][dim]). Backends that cannot
+    /// capture return an empty list.
+    virtual void capture_hidden(bool on) { (void)on; }
+    virtual std::vector<std::vector<float>> hidden_states() const { return {}; }
+
 private:
     std::vector<float> scratch_logits_;
 };

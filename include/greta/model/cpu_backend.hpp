@@ -93,10 +93,8 @@ public:
     std::uint32_t context_length() const override { return context_; }
     std::size_t threads() const { return pool_.size(); }
 
-    /// When enabled, forward() keeps the hidden state after every layer (and after the final
-    /// norm) for the last evaluated position: [n_layers + 1][dim]. Used by the parity validator.
-    void capture_hidden(bool on) { capture_ = on; }
-    const std::vector<std::vector<float>>& hidden_states() const { return hidden_; }
+    void capture_hidden(bool on) override { capture_ = on; }
+    std::vector<std::vector<float>> hidden_states() const override { return hidden_; }
 
     void forward(std::span<const std::int32_t> tokens, std::uint32_t pos, float* logits,
                  bool all_positions) override {

@@ -1,0 +1,3 @@
+#pragma once
+/// @file Umbrella for greta/validate.
+#include <greta/validate/parity.hpp>
