@@ -65,7 +65,7 @@ int run_generate(const greta_infer::Options& o) {
     go.sampling = o.sampling;
     go.stop_strings = o.stop;
     go.add_bos = !o.no_bos;
-    go.sampling.validate();
+    engine.prepare(o.prompt, go);  // fail before anything reaches stdout
 
     std::ofstream dump;
     runtime::LogitsCallback on_logits;

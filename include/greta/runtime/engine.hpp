@@ -66,15 +66,22 @@ public:
         return e;
     }
 
+    /// Checks a request without running it: sampling values, and that the prompt and the token
+    /// budget fit the context (growing an automatic context). generate() does the same first;
+    /// calling it earlier lets a caller fail before printing anything.
+    void prepare(std::string_view prompt, const GenerateOptions& opt) {
+        opt.sampling.validate();
+        const std::size_t n_prompt = tokenizer_->encode(prompt, opt.add_bos).size();
+        std::uint32_t needed = 0;
+        if (opt_.context == 0 && opt.n_predict >= 0)
+            needed = std::uint32_t(std::max<std::size_t>(1, n_prompt + std::size_t(opt.n_predict)) - 1);
+        Generator(backend(needed), *tokenizer_).check_fits(n_prompt, opt.n_predict);
+    }
+
     GenerationStats generate(std::string_view prompt, const GenerateOptions& opt, const TextCallback& on_text,
                              const LogitsCallback& on_logits = {}) {
-        opt.sampling.validate();
-        std::uint32_t needed = 0;
-        if (opt_.context == 0 && opt.n_predict >= 0) {
-            const std::size_t n_prompt = tokenizer_->encode(prompt, opt.add_bos).size();
-            needed = std::uint32_t(std::max<std::size_t>(1, n_prompt + std::size_t(opt.n_predict)) - 1);
-        }
-        return Generator(backend(needed), *tokenizer_).generate(prompt, opt, on_text, on_logits);
+        prepare(prompt, opt);
+        return Generator(*backend_, *tokenizer_).generate(prompt, opt, on_text, on_logits);
     }
 
     /// The execution backend, created on first use with the configured context, or at least
