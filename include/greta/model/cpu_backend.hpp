@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <greta/core/error.hpp>
+#include <greta/core/half.hpp>
 #include <greta/core/thread_pool.hpp>
 #include <greta/model/backend.hpp>
 #include <greta/model/weights.hpp>
@@ -70,13 +71,25 @@ inline void rope(float* v, std::uint32_t n_heads, std::uint32_t head_dim, std::u
     }
 }
 
+inline void round_to_fp16(float* v, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) v[i] = fp16_to_f32(f32_to_fp16(v[i]));
+}
+
 }  // namespace cpu
+
+/// Lower-precision storage the CPU backend can emulate, to measure what FP16 costs
+/// (docs/NUMERICS.md). The reference itself keeps everything in FP32.
+struct CpuPrecision {
+    bool fp16_kv_cache = false;     ///< round K and V to FP16 as they enter the cache
+    bool fp16_activations = false;  ///< round every matrix-product input to FP16
+};
 
 /// FP32 reference backend. Not copyable (owns the KV cache); thread count 0 = all cores.
 class CpuBackend final : public Backend {
 public:
-    CpuBackend(const ModelWeights& weights, std::uint32_t context, std::size_t threads = 0)
-        : w_(weights), cfg_(weights.cfg), context_(context), pool_(threads) {
+    CpuBackend(const ModelWeights& weights, std::uint32_t context, std::size_t threads = 0,
+               CpuPrecision precision = {})
+        : w_(weights), cfg_(weights.cfg), context_(context), pool_(threads), precision_(precision) {
         check(context > 0, [] { return std::string("context length must be positive"); });
         out_norm_ = cpu::to_floats(w_.output_norm);
         for (const auto& l : w_.layers) {
@@ -128,6 +141,10 @@ public:
                 cpu::rope(&k[t * kvd], cfg_.n_kv_heads, cfg_.head_dim, p, cfg_.rope_theta, w_.rope_style);
                 std::copy_n(&k[t * kvd], kvd, kv_row(k_cache_, l, p));
                 std::copy_n(&v[t * kvd], kvd, kv_row(v_cache_, l, p));
+                if (precision_.fp16_kv_cache) {
+                    cpu::round_to_fp16(kv_row(k_cache_, l, p), kvd);
+                    cpu::round_to_fp16(kv_row(v_cache_, l, p), kvd);
+                }
             }
             attention(l, q.data(), T, pos, att.data());
             matmul(lw.wo, att.data(), T, tmp.data());
@@ -162,6 +179,11 @@ private:
     /// y[t][r] = W.row(r) . x[t] for T inputs. A row is dequantized once and reused by every input.
     void matmul(const TensorView& W, const float* x, std::size_t T, float* y) {
         const std::size_t rows = W.rows(), cols = W.cols();
+        if (precision_.fp16_activations) {
+            rounded_input_.assign(x, x + T * cols);
+            cpu::round_to_fp16(rounded_input_.data(), rounded_input_.size());
+            x = rounded_input_.data();
+        }
         pool_.parallel_for(rows, [&](std::size_t begin, std::size_t end) {
             thread_local std::vector<float> row;
             if (T > 1) row.resize(cols);
@@ -215,6 +237,8 @@ private:
     ModelConfig cfg_;
     std::uint32_t context_;
     ThreadPool pool_;
+    CpuPrecision precision_;
+    std::vector<float> rounded_input_;
     std::vector<float> out_norm_;
     std::vector<std::vector<float>> attn_norm_, ffn_norm_;
     std::vector<float> k_cache_, v_cache_;
