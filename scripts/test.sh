@@ -28,7 +28,7 @@ rm -rf "$build/tests/results" && mkdir -p "$build/tests/results"
 meson test -C "$build" --print-errorlogs --num-processes 2 ${GRETA_TEST_ARGS:-}
 # GPU compile checks (CUDA and HIP builds) when the toolchains are present.
 if [ "${GRETA_SKIP_GPU_BUILDS:-0}" != 1 ] && [ -x scripts/gpu_builds.sh ]; then
-  bash scripts/gpu_builds.sh || extra_failures=$((extra_failures + 1))
+  GRETA_RESULTS_DIR="$PWD/$build/tests/results" bash scripts/gpu_builds.sh || extra_failures=$((extra_failures + 1))
 fi
 python3 tools/test_summary.py "$build/tests/results" "$build/meson-logs/testlog.json" \
   --extra-failures "$extra_failures"

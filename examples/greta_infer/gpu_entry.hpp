@@ -15,6 +15,8 @@ struct GpuOptions {
     std::uint32_t context = 0;
     bool use_graph = true;
     bool progress = true;
+    /// Let each kernel start while the previous one drains (Hopper programmatic launch).
+    bool overlap_launches = true;
 };
 
 bool gpu_compiled();
@@ -24,5 +26,7 @@ std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::Mode
                                                         const GpuOptions& options);
 /// Device-memory read bandwidth measured with a streaming kernel, GB/s.
 double measure_hbm_bandwidth_gbs();
+/// Device and pinned allocations made so far (tests: a decode step must add none).
+std::uint64_t gpu_allocation_count();
 
 }  // namespace greta_infer

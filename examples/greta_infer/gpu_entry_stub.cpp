@@ -12,5 +12,6 @@ std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::Mode
     throw greta::Error("built without GPU support; rebuild with -Dgpu=cuda");
 }
 double measure_hbm_bandwidth_gbs() { return 0.0; }
+std::uint64_t gpu_allocation_count() { return 0; }
 
 }  // namespace greta_infer

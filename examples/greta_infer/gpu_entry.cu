@@ -1,0 +1,45 @@
+// The GPU side of greta_infer (CUDA or HIP build): the only translation unit that instantiates
+// GpuBackend, so its kernels are compiled once and shared by greta_infer, the GPU tests and the
+// benchmark program.
+#include "gpu_entry.hpp"
+
+#include <greta/bench/bandwidth.hpp>
+#include <greta/gpu/runtime.hpp>
+#include <greta/model/gpu_backend.hpp>
+
+namespace greta_infer {
+
+#if GRETA_GPU_HIP
+using Target = greta::arch::Gfx942;
+#else
+using Target = greta::arch::Sm90;
+#endif
+
+bool gpu_compiled() { return true; }
+
+bool gpu_present() { return greta::gpu::device_count() > 0; }
+
+std::string gpu_device_name() { return gpu_present() ? greta::gpu::device_info().name : std::string("none"); }
+
+std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::ModelWeights& weights,
+                                                        const GpuOptions& options) {
+    if (!gpu_present()) throw greta::Error("no GPU device found");
+#if GRETA_GPU_CUDA
+    const auto info = greta::gpu::device_info();
+    if (info.cc_major != 9)
+        throw greta::Error("this build targets sm_90 (Hopper); the device '" + info.name + "' is sm_" +
+                           std::to_string(info.cc_major) + std::to_string(info.cc_minor));
+#endif
+    greta::model::GpuBackendOptions o;
+    o.context = options.context;
+    o.use_graph = options.use_graph;
+    o.progress = options.progress;
+    o.overlap_launches = options.overlap_launches;
+    return std::make_unique<greta::model::GpuBackend<Target>>(weights, o);
+}
+
+double measure_hbm_bandwidth_gbs() { return greta::bench::measure_read_bandwidth_gbs(); }
+
+std::uint64_t gpu_allocation_count() { return greta::gpu::allocation_counter().load(); }
+
+}  // namespace greta_infer

@@ -1,0 +1,3 @@
+#pragma once
+/// @file Umbrella: target architecture tags and traits.
+#include <greta/arch/arch.hpp>

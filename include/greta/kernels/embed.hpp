@@ -1,0 +1,74 @@
+#pragma once
+/// @file Embedding lookup: dequantizes one row of a device matrix (the token's) into FP32.
+/// Also the device-side dequantizer of the repacked layouts, which tests compare with
+/// llama.cpp's reference dequantization.
+
+#include <cstdint>
+
+#include <greta/arch/arch.hpp>
+#include <greta/gpu/intrinsics.hpp>
+#include <greta/gpu/launch.hpp>
+#include <greta/kernels/formats.hpp>
+#include <greta/kernels/gemv.hpp>
+
+namespace greta::kernels {
+
+#if GRETA_GPU_COMPILER
+/// out[k] = W[row][k] for k < K, row = *token when token is set, else `row`. Each thread
+/// decodes one lane's 64 values of one super-block (the GEMV's own slot decoding).
+template <class Arch, DType T>
+struct EmbedKernel {
+    using F = Format<T>;
+    static constexpr int max_block_threads = 256;
+
+    GRETA_DEVICE void operator()(DeviceMatrix m, const std::int32_t* token, std::uint32_t row, float* out,
+                                 gpu::KernelTrace trace) const {
+        trace.mark(gpu::KernelTrace::Start);
+        const gpu::TraceEndGuard trace_end{trace};
+        gpu::allow_dependents();
+        gpu::wait_for_producers();
+        trace.mark(gpu::KernelTrace::Waited);
+        const MatrixLayout L = m.layout;
+        if (token) row = std::uint32_t(*token);
+        if (row >= L.rows) return;  // the generator validates ids; never read out of bounds
+        const std::uint32_t work = L.nsb * kSbLanes;
+        for (std::uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < work; i += gridDim.x * blockDim.x) {
+            const std::uint32_t sb = i / kSbLanes;
+            const int c = int(i % kSbLanes);
+            uint4 v[F::payload_u4];
+            const std::byte* p = m.payload + std::uint64_t(row) * L.payload_row_bytes() + std::uint64_t(sb) * L.payload_sb + c * 16;
+#pragma unroll
+            for (int n = 0; n < F::payload_u4; ++n) v[n] = gpu::load_u4(p + n * 64);
+            MetaRegs mr;
+            F::load_meta(m.meta + std::uint64_t(row) * L.meta_row_bytes() + std::uint64_t(sb) * L.meta_sb,
+                         m.aux + std::uint64_t(row) * L.aux_row_bytes() + std::uint64_t(sb) * L.aux_sb, c, mr);
+            float sc[F::chains], mn[F::chains];
+            F::chain_scales(mr, c, sc, mn);
+#pragma unroll
+            for (int t = 0; t < kSlots; ++t) {
+                float q[4];
+                F::slot_codes(v, t, q);
+                const int ch = t / F::chain_slots;
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const std::uint32_t k = sb * kSbValues + std::uint32_t(F::kmap(c, t, j));
+                    if (k < L.k) out[k] = sc[ch] * q[j] - mn[ch];
+                }
+            }
+        }
+    }
+};
+
+template <class Arch, DType T>
+void embed_launch(const gpu::Stream& stream, const DeviceMatrix& m, const std::int32_t* token, std::uint32_t row,
+                  float* out, bool overlap_previous = false, gpu::KernelTrace trace = {}) {
+    gpu::LaunchConfig cfg;
+    const std::uint32_t work = m.layout.nsb * kSbLanes;
+    cfg.block = dim3(work < 256 ? ((work + 31) / 32) * 32 : 256);
+    cfg.grid = dim3((work + cfg.block.x - 1) / cfg.block.x);
+    cfg.overlap_previous = overlap_previous;
+    gpu::launch<EmbedKernel<Arch, T>>("embedding", stream, cfg, m, token, row, out, trace);
+}
+#endif  // GRETA_GPU_COMPILER
+
+}  // namespace greta::kernels

@@ -1,0 +1,585 @@
+#pragma once
+/// @file GpuBackend<Arch>: decode on one GPU (CUDA sm_90 or HIP gfx942).
+///
+/// Memory is planned once: every weight matrix is repacked into the device layout of
+/// kernels/formats.hpp (still quantized) inside one allocation, the FP16 KV cache covers the
+/// whole context, and one workspace holds every activation. A decode step allocates nothing
+/// (gpu::allocation_counter proves it) and is captured once into a graph whose inputs (token,
+/// position) are copied from pinned host memory by the graph itself, so each step is one graph
+/// launch plus one 4-byte copy back of the greedy token.
+///
+/// Kernels per layer: [RMSNorm + Q,K,V GEMV + RoPE + KV store] -> attention -> [O GEMV +
+/// residual] -> [RMSNorm + gate/up GEMV + SwiGLU] -> [down GEMV + residual]; then [RMSNorm +
+/// lm_head GEMV + argmax]. On Hopper each kernel may start while its predecessor drains
+/// (programmatic dependent launch): it issues its weight loads, then waits for the producer.
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <greta/arch/arch.hpp>
+#include <greta/core/error.hpp>
+#include <greta/core/progress.hpp>
+#include <greta/core/thread_pool.hpp>
+#include <greta/gpu/launch.hpp>
+#include <greta/gpu/memory.hpp>
+#include <greta/gpu/stream.hpp>
+#include <greta/kernels/attention.hpp>
+#include <greta/kernels/embed.hpp>
+#include <greta/kernels/formats.hpp>
+#include <greta/kernels/gemv.hpp>
+#include <greta/kernels/rope.hpp>
+#include <greta/model/backend.hpp>
+#include <greta/model/weights.hpp>
+#include <greta/quant/row.hpp>
+
+namespace greta::model {
+
+struct GpuBackendOptions {
+    std::uint32_t context = 0;      ///< KV positions; 0 = the model's max_context
+    bool use_graph = true;          ///< capture the decode step once and replay it
+    bool progress = true;           ///< upload progress bar on stderr
+    bool overlap_launches = true;   ///< programmatic dependent launch (Hopper only)
+};
+
+template <class Arch>
+class GpuBackend final : public Backend {
+public:
+    GpuBackend(const ModelWeights& w, GpuBackendOptions opt = {}) : cfg_(w.cfg), opt_(opt) {
+        context_ = opt.context ? opt.context : cfg_.max_context;
+        check(context_ > 0, [] { return std::string("context length must be positive"); });
+        check(kernels::attention_head_dim_supported(cfg_.head_dim),
+              [&] { return "no GPU attention kernel for head_dim " + std::to_string(cfg_.head_dim); });
+        overlap_ = opt.overlap_launches && std::is_same_v<Arch, arch::Sm90>;
+        plan_and_upload(w);
+        allocate_state();
+        if (std::getenv("GRETA_GPU_TRACE")) {
+            // Profiling hook: a timeline per launch, summed over steps, printed at destruction.
+            const std::size_t max_launches = 4 + std::size_t(cfg_.n_layers) * 8;
+            trace_buf_ = gpu::DeviceBuffer(max_launches * 3 * 8, "allocate trace");
+        }
+        build_step();
+    }
+    ~GpuBackend() override {
+        if (trace_steps_ > 0) print_trace();
+    }
+
+    std::string_view name() const override { return "gpu"; }
+    const ModelConfig& config() const override { return cfg_; }
+    std::uint32_t context_length() const override { return context_; }
+
+    void forward(std::span<const std::int32_t> tokens, std::uint32_t pos, float* logits, bool all_positions) override {
+        check(!tokens.empty(), [] { return std::string("forward() needs at least one token"); });
+        for (std::size_t i = 0; i < tokens.size(); ++i) {
+            run_step(tokens[i], pos + std::uint32_t(i));
+            if (all_positions || i + 1 == tokens.size()) {
+                gpu::check(gpu::vendor::memcpy_d2h_async(host_logits_.data(), logits_dev_, std::size_t(cfg_.vocab_size) * 4,
+                                                         stream_.get()),
+                           "copy logits to host");
+                stream_.synchronize("decode step");
+                float* dst = logits + (all_positions ? i * std::size_t(cfg_.vocab_size) : 0);
+                std::memcpy(dst, host_logits_.data(), std::size_t(cfg_.vocab_size) * 4);
+            } else {
+                stream_.synchronize("decode step");
+            }
+            collect_trace();
+        }
+    }
+
+    std::int32_t decode_greedy(std::int32_t token, std::uint32_t pos) override {
+        run_step(token, pos);
+        stream_.synchronize("decode step");
+        collect_trace();
+        return host_io()[2];
+    }
+
+    /// Turns graph replay on or off (off: every kernel is launched on each step).
+    void set_use_graph(bool on) { opt_.use_graph = on; }
+    bool uses_graph() const { return opt_.use_graph; }
+    /// Bytes of weights one decode step reads from device memory (every matrix once, one row of
+    /// the embedding), for bandwidth reports.
+    std::uint64_t weight_bytes_per_step() const { return step_weight_bytes_; }
+    /// Bytes of weights resident on the device.
+    std::uint64_t weight_bytes_resident() const { return weights_.size(); }
+    /// Kernel launches in one decode step.
+    std::size_t kernels_per_step() const { return step_.size(); }
+    const gpu::Stream& stream() const { return stream_; }
+
+private:
+    // ---- weights ----
+    struct Mat {
+        kernels::DeviceMatrix dev;
+        const TensorView* src = nullptr;
+        std::vector<std::uint32_t> row_map;  // RotateHalf q/k rows -> adjacent pairs
+        std::uint64_t payload_off = 0, meta_off = 0, aux_off = 0;
+    };
+    struct Layer {
+        Mat wq, wk, wv, wo, gate, up, down;
+        std::uint64_t attn_norm_off = 0, ffn_norm_off = 0;
+        const float* attn_norm = nullptr;
+        const float* ffn_norm = nullptr;
+    };
+
+    static std::uint64_t align256(std::uint64_t v) { return (v + 255) & ~std::uint64_t(255); }
+    static constexpr std::uint32_t kAttnMinChunk = 128;
+
+    void plan_matrix(Mat& m, const TensorView& t, std::uint64_t& offset, bool rope_rows) {
+        m.src = &t;
+        m.dev.layout = kernels::matrix_layout(t.type, t.rows(), t.cols());
+        if (rope_rows && rope_style_ == RopeStyle::RotateHalf) {
+            // Attention scores are invariant under one permutation of q and k within each head:
+            // storing rows (i, i + hd/2) adjacently turns rotate-half RoPE into adjacent pairs.
+            const std::uint32_t hd = cfg_.head_dim;
+            m.row_map.resize(m.dev.layout.rows);
+            for (std::uint32_t r = 0; r < m.dev.layout.rows; ++r) {
+                const std::uint32_t head = r / hd, i = (r % hd) / 2;
+                m.row_map[r] = head * hd + ((r % 2) ? i + hd / 2 : i);
+            }
+        }
+        m.payload_off = offset;
+        offset = align256(offset + m.dev.layout.payload_bytes());
+        m.meta_off = offset;
+        offset = align256(offset + m.dev.layout.meta_bytes());
+        m.aux_off = offset;
+        offset = align256(offset + m.dev.layout.aux_bytes());
+    }
+
+    void plan_and_upload(const ModelWeights& w) {
+        rope_style_ = w.rope_style;
+        std::uint64_t off = 0;
+        std::vector<std::pair<const TensorView*, std::uint64_t*>> norms;
+        plan_matrix(embd_, w.tok_embd, off, false);
+        tied_ = w.output.data == w.tok_embd.data && w.output.type == w.tok_embd.type;
+        if (!tied_) plan_matrix(output_, w.output, off, false);
+        out_norm_off_ = off;
+        off = align256(off + std::uint64_t(cfg_.dim) * 4);
+        layers_.resize(cfg_.n_layers);
+        for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
+            const LayerWeights& lw = w.layers[l];
+            Layer& L = layers_[l];
+            plan_matrix(L.wq, lw.wq, off, true);
+            plan_matrix(L.wk, lw.wk, off, true);
+            plan_matrix(L.wv, lw.wv, off, false);
+            plan_matrix(L.wo, lw.wo, off, false);
+            plan_matrix(L.gate, lw.w_gate, off, false);
+            plan_matrix(L.up, lw.w_up, off, false);
+            plan_matrix(L.down, lw.w_down, off, false);
+            L.attn_norm_off = off;
+            off = align256(off + std::uint64_t(cfg_.dim) * 4);
+            L.ffn_norm_off = off;
+            off = align256(off + std::uint64_t(cfg_.dim) * 4);
+        }
+        weights_ = gpu::DeviceBuffer(off, "allocate weights");
+        auto* base = weights_.as<std::byte>();
+        auto bind = [&](Mat& m) {
+            m.dev.payload = base + m.payload_off;
+            m.dev.meta = base + m.meta_off;
+            m.dev.aux = base + m.aux_off;
+        };
+        bind(embd_);
+        if (tied_) output_ = embd_;
+        else bind(output_);
+        out_norm_ = reinterpret_cast<const float*>(base + out_norm_off_);
+        for (auto& L : layers_) {
+            for (Mat* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) bind(*m);
+            L.attn_norm = reinterpret_cast<const float*>(base + L.attn_norm_off);
+            L.ffn_norm = reinterpret_cast<const float*>(base + L.ffn_norm_off);
+        }
+
+        // Bytes a step reads: all matrices, the norms, one embedding row.
+        step_weight_bytes_ = (tied_ ? embd_.dev.layout.total_bytes() : output_.dev.layout.total_bytes()) +
+                             embd_.dev.layout.total_bytes() / embd_.dev.layout.rows +
+                             std::uint64_t(cfg_.dim) * 4 * (2 * cfg_.n_layers + 1);
+        for (auto& L : layers_)
+            for (Mat* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) step_weight_bytes_ += m->dev.layout.total_bytes();
+
+        upload(w);
+    }
+
+    void upload(const ModelWeights& w) {
+        std::vector<Mat*> mats{&embd_};
+        if (!tied_) mats.push_back(&output_);
+        for (auto& L : layers_)
+            for (Mat* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) mats.push_back(m);
+        std::uint64_t total = 0;
+        for (Mat* m : mats) total += m->dev.layout.total_bytes();
+
+        const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
+        ThreadPool pool(std::min<std::size_t>(hw, 16));
+        constexpr std::uint64_t chunk_bytes = 64ull << 20;
+        gpu::PinnedBuffer staging[2] = {gpu::PinnedBuffer(chunk_bytes, "allocate upload staging"),
+                                        gpu::PinnedBuffer(chunk_bytes, "allocate upload staging")};
+        gpu::Event done[2];
+        bool in_use[2] = {false, false};
+        int which = 0;
+        std::unique_ptr<ProgressBar> bar;
+        if (opt_.progress)
+            bar = std::make_unique<ProgressBar>("uploading weights", total, std::cerr, default_progress_style());
+        auto* base = weights_.as<std::byte>();
+
+        for (Mat* m : mats) {
+            const kernels::MatrixLayout& L = m->dev.layout;
+            const std::uint64_t row_bytes = L.payload_row_bytes() + L.meta_row_bytes() + L.aux_row_bytes();
+            const std::uint64_t rows_per_chunk = std::max<std::uint64_t>(1, chunk_bytes / row_bytes);
+            check(row_bytes <= chunk_bytes, [&] { return std::string("matrix row too large to upload"); },
+                  {{}, {}, m->src->name});
+            for (std::uint64_t r0 = 0; r0 < L.rows; r0 += rows_per_chunk) {
+                const std::uint64_t r1 = std::min<std::uint64_t>(L.rows, r0 + rows_per_chunk), n = r1 - r0;
+                if (in_use[which]) done[which].synchronize();
+                std::byte* st = staging[which].as<std::byte>();
+                std::byte* sp = st;
+                std::byte* sm = st + n * L.payload_row_bytes();
+                std::byte* sa = sm + n * L.meta_row_bytes();
+                const std::uint32_t* map = m->row_map.empty() ? nullptr : m->row_map.data();
+                pool.parallel_for(n, [&](std::size_t b, std::size_t e) {
+                    kernels::repack_rows(*m->src, L, r0 + b, r0 + e, sp + b * L.payload_row_bytes(),
+                                         sm + b * L.meta_row_bytes(), sa + b * L.aux_row_bytes(), map);
+                });
+                auto copy = [&](std::uint64_t dev_off, const std::byte* src, std::uint64_t bytes) {
+                    if (bytes)
+                        gpu::check(gpu::vendor::memcpy_h2d_async(base + dev_off, src, bytes, stream_.get()), "upload weights");
+                };
+                copy(m->payload_off + r0 * L.payload_row_bytes(), sp, n * L.payload_row_bytes());
+                copy(m->meta_off + r0 * L.meta_row_bytes(), sm, n * L.meta_row_bytes());
+                copy(m->aux_off + r0 * L.aux_row_bytes(), sa, n * L.aux_row_bytes());
+                done[which].record(stream_);
+                in_use[which] = true;
+                which ^= 1;
+                if (bar) bar->advance(n * row_bytes);
+            }
+        }
+        // Norm weights as FP32.
+        std::vector<float> tmp(cfg_.dim);
+        auto put_norm = [&](const TensorView& t, std::uint64_t off) {
+            quant::dequantize_row(t.type, t.data, tmp.data(), cfg_.dim);
+            gpu::check(gpu::vendor::memcpy_h2d_async(base + off, tmp.data(), std::size_t(cfg_.dim) * 4, stream_.get()),
+                       "upload norm weights");
+            stream_.synchronize("upload norm weights");
+        };
+        put_norm(w.output_norm, out_norm_off_);
+        for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
+            put_norm(w.layers[l].attn_norm, layers_[l].attn_norm_off);
+            put_norm(w.layers[l].ffn_norm, layers_[l].ffn_norm_off);
+        }
+        stream_.synchronize("upload weights");
+        if (bar) bar->finish();
+    }
+
+    // ---- state: KV cache and workspace ----
+    void allocate_state() {
+        const std::uint64_t kv_elems = std::uint64_t(cfg_.n_layers) * context_ * cfg_.kv_dim();
+        std::size_t free_b = 0, total_b = 0;
+        if (gpu::vendor::mem_info(&free_b, &total_b) == gpu::success)
+            check(kv_elems * 4 < free_b, [&] {
+                return "KV cache for " + std::to_string(context_) + " positions needs " + format_bytes(double(kv_elems * 4)) +
+                       ", the device has " + format_bytes(double(free_b)) + " free; lower the context";
+            });
+        kv_ = gpu::DeviceBuffer(kv_elems * 4, "allocate KV cache");
+        gpu::check(gpu::vendor::memset_async(kv_.data(), 0, kv_.size(), stream_.get()), "clear KV cache");
+
+        // Splits of at least 128 positions: one block per head up to 128 cached positions (no
+        // merge pass), up to 32 splits for long contexts.
+        attn_splits_ = std::clamp<std::uint32_t>((context_ + kAttnMinChunk - 1) / kAttnMinChunk, 1, 32);
+        attn_max_chunk_ = std::max<std::uint32_t>(kAttnMinChunk, (context_ + attn_splits_ - 1) / attn_splits_);
+        lm_blocks_ = 0;
+        kernels::dispatch_format(output_.dev.layout.type, [&]<DType T>() {
+            // The most blocks any tuning of the lm_head launch can use: one row tile per block.
+            lm_blocks_ = (cfg_.vocab_size + kernels::GemvPolicy<Arch, T>::tile_rows - 1) / kernels::GemvPolicy<Arch, T>::tile_rows;
+        });
+
+        std::uint64_t off = 0;
+        auto take = [&](std::uint64_t bytes) {
+            const std::uint64_t at = off;
+            off = align256(off + bytes);
+            return at;
+        };
+        const std::uint64_t o_x = take(std::uint64_t(cfg_.dim) * 4), o_q = take(std::uint64_t(cfg_.q_dim()) * 4),
+                            o_att = take(std::uint64_t(cfg_.q_dim()) * 4), o_h = take(std::uint64_t(cfg_.ffn_dim) * 4),
+                            o_g = take(std::uint64_t(cfg_.ffn_dim) * 4), o_logits = take(std::uint64_t(cfg_.vocab_size) * 4),
+                            o_part = take(std::uint64_t(cfg_.n_heads) * attn_splits_ * (cfg_.head_dim + 2) * 4),
+                            o_cnt = take(std::uint64_t(cfg_.n_heads) * 4 + 4), o_av = take(std::uint64_t(lm_blocks_) * 4),
+                            o_ai = take(std::uint64_t(lm_blocks_) * 4), o_io = take(16);
+        work_ = gpu::DeviceBuffer(off, "allocate workspace");
+        gpu::check(gpu::vendor::memset_async(work_.data(), 0, work_.size(), stream_.get()), "clear workspace");
+        auto* b = work_.as<std::byte>();
+        x_ = reinterpret_cast<float*>(b + o_x);
+        q_ = reinterpret_cast<float*>(b + o_q);
+        att_ = reinterpret_cast<float*>(b + o_att);
+        h_ = reinterpret_cast<float*>(b + o_h);
+        gtmp_ = reinterpret_cast<float*>(b + o_g);
+        logits_dev_ = reinterpret_cast<float*>(b + o_logits);
+        attn_part_ = reinterpret_cast<float*>(b + o_part);
+        attn_cnt_ = reinterpret_cast<std::uint32_t*>(b + o_cnt);
+        lm_cnt_ = attn_cnt_ + cfg_.n_heads;
+        arg_val_ = reinterpret_cast<float*>(b + o_av);
+        arg_idx_ = reinterpret_cast<std::int32_t*>(b + o_ai);
+        io_dev_ = reinterpret_cast<std::int32_t*>(b + o_io);  // [0] token, [1] pos, [2] greedy token
+        io_host_ = gpu::PinnedBuffer(16, "allocate pinned io");
+        const auto table = kernels::rope_table(context_, cfg_.head_dim, cfg_.rope_theta);
+        rope_ = gpu::DeviceBuffer(table.size() * 4, "allocate RoPE table");
+        gpu::check(gpu::vendor::memcpy_h2d_async(rope_.data(), table.data(), table.size() * 4, stream_.get()),
+                   "upload RoPE table");
+        host_logits_.resize(cfg_.vocab_size);
+        stream_.synchronize("clear state");
+    }
+
+    std::int32_t* host_io() const { return io_host_.as<std::int32_t>(); }
+
+    // ---- the decode step as a list of launches ----
+    using Launch = std::function<void(const gpu::Stream&)>;
+
+    template <DType T>
+    static Launch gemv_job(kernels::GemvArgs a, bool overlap) {
+        return [a, overlap](const gpu::Stream& s) { kernels::gemv_launch_auto<Arch, T>(s, a, overlap); };
+    }
+    Launch gemv(kernels::GemvArgs a, const char* label) {
+        a.trace = next_trace(label);
+        Launch out;
+        kernels::dispatch_format(a.seg[0].w.layout.type, [&]<DType T>() { out = gemv_job<T>(a, overlap_); });
+        return out;
+    }
+    kernels::GemvArgs args(const float* x, const float* norm) const {
+        kernels::GemvArgs a;
+        a.x = x;
+        a.norm = norm;
+        a.eps = cfg_.norm_eps;
+        a.pos = io_dev_ + 1;
+        a.rope = rope_.as<const float2>();
+        a.head_dim = cfg_.head_dim;
+        return a;
+    }
+    static kernels::GemvSegment segment(const Mat& m, kernels::GemvEpilogue e, float* out) {
+        kernels::GemvSegment s;
+        s.w = m.dev;
+        s.epilogue = e;
+        s.out = out;
+        return s;
+    }
+
+    gpu::KernelTrace next_trace(const char* label) {
+        labels_.emplace_back(label);
+        gpu::KernelTrace t;
+        if (trace_buf_) {
+            t.first = trace_buf_.as<unsigned long long>();
+            t.last = t.first + 2 * (trace_buf_.size() / 24);
+            t.index = std::uint32_t(labels_.size() - 1);
+        }
+        return t;
+    }
+
+    void build_step() {
+        using E = kernels::GemvEpilogue;
+        step_.clear();
+        labels_.clear();
+        const std::int32_t* token = io_dev_;
+        {
+            const kernels::DeviceMatrix em = embd_.dev;
+            float* x = x_;
+            const gpu::KernelTrace tr = next_trace("embed");
+            kernels::dispatch_format(em.layout.type, [&]<DType T>() {
+                step_.push_back(
+                    [em, token, x, tr](const gpu::Stream& s) { kernels::embed_launch<Arch, T>(s, em, token, 0, x, false, tr); });
+            });
+        }
+        const std::uint32_t kvd = cfg_.kv_dim();
+        for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
+            const Layer& L = layers_[l];
+            std::uint16_t* kc = kv_.as<std::uint16_t>() + std::uint64_t(l) * context_ * kvd;
+            std::uint16_t* vc = kc + std::uint64_t(cfg_.n_layers) * context_ * kvd;
+
+            // Q, K (and V when it shares the format): one launch, norm fused.
+            auto qkv = args(x_, L.attn_norm);
+            qkv.seg[0] = segment(L.wq, E::RopeStore, q_);
+            kernels::GemvSegment ks = segment(L.wk, E::RopeToCache, nullptr);
+            ks.cache = kc;
+            ks.cache_stride = kvd;
+            kernels::GemvSegment vs = segment(L.wv, E::ToCache, nullptr);
+            vs.cache = vc;
+            vs.cache_stride = kvd;
+            const DType tq = L.wq.dev.layout.type, tk = L.wk.dev.layout.type, tv = L.wv.dev.layout.type;
+            if (tk == tq) {
+                qkv.seg[qkv.n_seg++] = ks;
+            } else {
+                auto a = args(x_, L.attn_norm);
+                a.seg[0] = ks;
+                step_.push_back(gemv(a, "k"));
+            }
+            if (tv == tq) {
+                qkv.seg[qkv.n_seg++] = vs;
+                step_.push_back(gemv(qkv, "qkv"));
+            } else if (std::is_same_v<Arch, arch::Sm90> && tq == DType::Q4_K && tk == DType::Q4_K && tv == DType::Q6_K) {
+                // Q4_K_M's layers with V in Q6_K: still one launch.
+                qkv.seg[qkv.n_seg++] = vs;
+                qkv.trace = next_trace("qkv (v q6_k)");
+                const bool ov = overlap_;
+                step_.push_back([qkv, ov](const gpu::Stream& s) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, qkv, ov); });
+            } else {
+                step_.push_back(gemv(qkv, "qk"));
+                auto a = args(x_, L.attn_norm);
+                a.seg[0] = vs;
+                step_.push_back(gemv(a, "v"));
+            }
+
+            kernels::AttentionArgs at;
+            at.q = q_;
+            at.k_cache = kc;
+            at.v_cache = vc;
+            at.out = att_;
+            at.partial = attn_part_;
+            at.counters = attn_cnt_;
+            at.pos = io_dev_ + 1;
+            at.n_heads = cfg_.n_heads;
+            at.n_kv_heads = cfg_.n_kv_heads;
+            at.kv_stride = kvd;
+            at.splits = attn_splits_;
+            at.min_chunk = kAttnMinChunk;
+            at.max_chunk = attn_max_chunk_;
+            at.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
+            at.trace = next_trace("attention");
+            const bool ov = overlap_;
+            kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() {
+                step_.push_back([at, ov](const gpu::Stream& s) { kernels::attention_launch<Arch, HD>(s, at, ov); });
+            });
+
+            auto o = args(att_, nullptr);
+            o.seg[0] = segment(L.wo, E::Add, x_);
+            step_.push_back(gemv(o, "o"));
+
+            if (L.gate.dev.layout.type == L.up.dev.layout.type) {
+                auto f = args(x_, L.ffn_norm);
+                f.seg[0] = segment(L.gate, E::SiluPair, h_);
+                f.seg[0].w2 = L.up.dev;
+                step_.push_back(gemv(f, "gate+up"));
+            } else {
+                auto g = args(x_, L.ffn_norm);
+                g.seg[0] = segment(L.gate, E::Store, gtmp_);
+                step_.push_back(gemv(g, "gate"));
+                auto u = args(x_, L.ffn_norm);
+                u.seg[0] = segment(L.up, E::MulSilu, h_);
+                u.seg[0].other = gtmp_;
+                step_.push_back(gemv(u, "up"));
+            }
+            auto d = args(h_, nullptr);
+            d.seg[0] = segment(L.down, E::Add, x_);
+            step_.push_back(gemv(d, L.down.dev.layout.type == DType::Q6_K ? "down q6_k" : "down"));
+        }
+        auto lm = args(x_, out_norm_);
+        lm.seg[0] = segment(output_, E::Logits, logits_dev_);
+        lm.arg_val = arg_val_;
+        lm.arg_idx = arg_idx_;
+        lm.counter = lm_cnt_;
+        lm.token_out = io_dev_ + 2;
+        step_.push_back(gemv(lm, "lm_head"));
+    }
+
+    void enqueue_step(const gpu::Stream& s) {
+        if (trace_buf_) {
+            const std::size_t n = trace_buf_.size() / 24;
+            gpu::check(gpu::vendor::memset_async(trace_buf_.data(), 0xFF, n * 16, s.get()), "reset trace");
+            gpu::check(gpu::vendor::memset_async(trace_buf_.as<std::byte>() + n * 16, 0, n * 8, s.get()), "reset trace");
+        }
+        gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, s.get()), "copy token and position");
+        for (auto& launch : step_) launch(s);
+        gpu::check(gpu::vendor::memcpy_d2h_async(host_io() + 2, io_dev_ + 2, 4, s.get()), "copy greedy token");
+    }
+
+    void run_step(std::int32_t token, std::uint32_t pos) {
+        check(pos < context_, [&] {
+            return "position " + std::to_string(pos) + " is outside the context of " + std::to_string(context_);
+        });
+        check(token >= 0 && std::uint32_t(token) < cfg_.vocab_size,
+              [&] { return "token id " + std::to_string(token) + " outside the vocabulary"; });
+        host_io()[0] = token;
+        host_io()[1] = std::int32_t(pos);
+        if (opt_.use_graph) {
+            if (!graph_) graph_ = gpu::Graph::capture(stream_, [this](const gpu::Stream& s) { enqueue_step(s); });
+            graph_.launch(stream_);
+        } else {
+            enqueue_step(stream_);
+        }
+    }
+
+    void collect_trace() {
+        if (!trace_buf_) return;
+        const std::size_t n = trace_buf_.size() / 24, k = labels_.size();
+        std::vector<unsigned long long> t(3 * n);
+        gpu::check(gpu::vendor::memcpy_d2h_async(t.data(), trace_buf_.data(), trace_buf_.size(), stream_.get()), "read trace");
+        stream_.synchronize("read trace");
+        if (trace_sum_.empty()) trace_sum_.assign(3 * k, 0.0);
+        for (std::size_t i = 0; i < k; ++i) {
+            const double start = double(t[2 * i]), waited = double(t[2 * i + 1]), end = double(t[2 * n + i]);
+            const double prev_end = i ? double(t[2 * n + i - 1]) : start;
+            trace_sum_[3 * i] += end - waited;                // busy after the dependency cleared
+            trace_sum_[3 * i + 1] += waited - prev_end;       // producer end -> consumer running
+            trace_sum_[3 * i + 2] += std::max(0.0, prev_end - start);  // started before the producer ended
+        }
+        ++trace_steps_;
+    }
+    void print_trace() const {
+        struct Row {
+            int n = 0;
+            double busy = 0, gap = 0, early = 0;
+        };
+        std::vector<std::pair<std::string, Row>> rows;
+        double busy = 0, gap = 0;
+        for (std::size_t i = 0; i < labels_.size(); ++i) {
+            auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.first == labels_[i]; });
+            if (it == rows.end()) it = rows.insert(rows.end(), {labels_[i], Row{}});
+            it->second.n += 1;
+            it->second.busy += trace_sum_[3 * i] / trace_steps_ / 1e3;
+            it->second.gap += trace_sum_[3 * i + 1] / trace_steps_ / 1e3;
+            it->second.early += trace_sum_[3 * i + 2] / trace_steps_ / 1e3;
+            busy += trace_sum_[3 * i] / trace_steps_ / 1e3;
+            gap += trace_sum_[3 * i + 1] / trace_steps_ / 1e3;
+        }
+        std::fprintf(stderr, "greta gpu trace: %d steps, per step (us): busy %.1f + gaps %.1f = %.1f\n", trace_steps_, busy,
+                     gap, busy + gap);
+        std::fprintf(stderr, "| launch | per step | busy us (sum) | gap us (sum) | early start us (sum) |\n");
+        for (const auto& [label, r] : rows)
+            std::fprintf(stderr, "| %s | %d | %.1f | %.1f | %.1f |\n", label.c_str(), r.n, r.busy, r.gap, r.early);
+    }
+
+    ModelConfig cfg_;
+    GpuBackendOptions opt_;
+    std::uint32_t context_ = 0;
+    bool overlap_ = false;
+    RopeStyle rope_style_ = RopeStyle::AdjacentPairs;
+    gpu::Stream stream_;
+
+    gpu::DeviceBuffer weights_;
+    Mat embd_, output_;
+    bool tied_ = false;
+    std::uint64_t out_norm_off_ = 0;
+    const float* out_norm_ = nullptr;
+    std::vector<Layer> layers_;
+    std::uint64_t step_weight_bytes_ = 0;
+
+    gpu::DeviceBuffer kv_, work_, rope_;
+    gpu::PinnedBuffer io_host_;
+    std::vector<float> host_logits_;
+    float *x_ = nullptr, *q_ = nullptr, *att_ = nullptr, *h_ = nullptr, *gtmp_ = nullptr, *logits_dev_ = nullptr;
+    float* attn_part_ = nullptr;
+    std::uint32_t* attn_cnt_ = nullptr;
+    std::uint32_t* lm_cnt_ = nullptr;
+    float* arg_val_ = nullptr;
+    std::int32_t* arg_idx_ = nullptr;
+    std::int32_t* io_dev_ = nullptr;
+    std::uint32_t attn_splits_ = 1, attn_max_chunk_ = 32, lm_blocks_ = 0;
+
+    std::vector<Launch> step_;
+    std::vector<std::string> labels_;
+    gpu::DeviceBuffer trace_buf_;
+    std::vector<double> trace_sum_;
+    int trace_steps_ = 0;
+    gpu::Graph graph_;
+};
+
+}  // namespace greta::model

@@ -1,0 +1,174 @@
+// The GPU backend end to end against the CPU reference (greta::model::CpuBackend). Host code:
+// it reaches the GPU through greta_infer's gpu_entry (the one GpuBackend instantiation).
+// Without a device every case SKIPs, saying so.
+//
+// Tolerance: logits max |gpu - cpu| <= 1e-2 * max |cpu| on every step (the GPU rounds the
+// GEMV input to fp16 for the tensor cores and keeps the KV cache in fp16; the CPU is FP32
+// throughout), and the same greedy token on every step.
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <greta/io/open_model_file.hpp>
+#include <greta/model/cpu_backend.hpp>
+#include <greta/model/synthetic.hpp>
+#include <greta/model/weights.hpp>
+#include <greta/runtime/engine.hpp>
+
+#include "../../examples/greta_infer/gpu_entry.hpp"
+#include "../model/fixture_compare.hpp"
+#include "shared_files.hpp"
+
+using namespace greta;
+
+#define GRETA_GPU_OR_SKIP() \
+    if (!greta_infer::gpu_present()) SKIP("no GPU device: GPU backend tests run on a machine with one")
+
+namespace {
+
+std::unique_ptr<model::Backend> gpu_backend(const model::ModelWeights& w, std::uint32_t ctx, bool graph = true) {
+    return greta_infer::make_gpu_backend(w, {.context = ctx, .use_graph = graph, .progress = false});
+}
+
+struct StepReport {
+    double worst_error = 0;
+    int first_divergence = -1;  ///< step whose greedy ids differ, or -1
+};
+
+/// Feeds `prompt` to both backends, then runs `steps` greedy steps on each (each backend
+/// follows the CPU's token so one near-tie cannot derail the rest); compares every step.
+StepReport compare_backends(model::Backend& cpu, model::Backend& gpu, const std::vector<std::int32_t>& prompt,
+                            int steps) {
+    const std::size_t V = cpu.config().vocab_size;
+    std::vector<float> lc(V), lg(V);
+    cpu.forward(prompt, 0, lc.data(), false);
+    gpu.forward(prompt, 0, lg.data(), false);
+    StepReport rep;
+    std::uint32_t pos = std::uint32_t(prompt.size());
+    for (int s = 0;; ++s) {
+        rep.worst_error = std::max(rep.worst_error, test::row_relative_error(lg, lc));
+        const auto tc = std::int32_t(test::argmax(lc)), tg = std::int32_t(test::argmax(lg));
+        if (tc != tg && rep.first_divergence < 0) rep.first_divergence = s;
+        if (s == steps) break;
+        cpu.forward(std::span<const std::int32_t>(&tc, 1), pos, lc.data(), false);
+        gpu.forward(std::span<const std::int32_t>(&tc, 1), pos, lg.data(), false);
+        ++pos;
+    }
+    return rep;
+}
+
+std::vector<std::int32_t> prompt_for(const std::string& name, std::int32_t bos) {
+    const auto path = test::shared_file("fixtures/ref/" + name + ".tokens");
+    if (!path.empty()) return test::read_fixture_tokens(path).prompt;
+    return {bos, 100, 200, 300};
+}
+
+}  // namespace
+
+TEST_CASE("GPU logits and greedy ids match the CPU reference on every shared model", "[gpu][backend]") {
+    GRETA_GPU_OR_SKIP();
+    const std::string name = GENERATE(std::string("stories260K-f32.gguf"), std::string("stories260K.bin"),
+                                      std::string("llama2-tiny-random-f16.gguf"), std::string("synthetic-tiny-f16.gguf"),
+                                      std::string("synthetic-tiny-q8_0.gguf"), std::string("synthetic-tiny-q6_k.gguf"),
+                                      std::string("synthetic-tiny-q4_k_m.gguf"));
+    GRETA_SHARED_OR_SKIP(path, "models/" + name);
+    const auto file = io::open_model_file(path);
+    const auto w = model::bind_weights(file.config, file.rope_style, file.tensors, file.path);
+    constexpr std::uint32_t ctx = 128;
+    model::CpuBackend cpu(w, ctx, 2);
+    auto gpu = gpu_backend(w, ctx);
+    const std::string stem = name.substr(0, name.rfind('.'));
+    const auto rep = compare_backends(cpu, *gpu, prompt_for(stem, 1), 32);
+    INFO(name << ": worst logits error " << rep.worst_error << ", first greedy divergence at step " << rep.first_divergence);
+    CHECK(rep.worst_error <= 1e-2);
+    CHECK(rep.first_divergence == -1);
+}
+
+TEST_CASE("decode_greedy returns the argmax of forward's logits, with and without the graph", "[gpu][backend]") {
+    GRETA_GPU_OR_SKIP();
+    const auto m = model::make_synthetic("tiny", "q4_k_m", 5);
+    auto with_graph = gpu_backend(m.weights, 64, true), without = gpu_backend(m.weights, 64, false);
+    std::vector<float> a(m.weights.cfg.vocab_size), b(a.size());
+    std::int32_t tok = 1;
+    for (std::uint32_t p = 0; p < 24; ++p) {
+        with_graph->forward(std::span<const std::int32_t>(&tok, 1), p, a.data(), false);
+        without->forward(std::span<const std::int32_t>(&tok, 1), p, b.data(), false);
+        REQUIRE(a == b);  // same kernels, same order: bitwise equal
+        const auto expect = std::int32_t(test::argmax(a));
+        // Re-running position p rewrites the same KV entries, so the result must repeat.
+        CHECK(with_graph->decode_greedy(tok, p) == expect);
+        CHECK(without->decode_greedy(tok, p) == expect);
+        tok = expect;
+    }
+}
+
+TEST_CASE("synthetic models (every quantization) agree with the CPU reference", "[gpu][backend][synthetic]") {
+    GRETA_GPU_OR_SKIP();
+    const std::string quant = GENERATE(std::string("q4_k_m"), std::string("q6_k"), std::string("q8_0"), std::string("f16"));
+    const auto m = model::make_synthetic("tiny", quant, 11);
+    model::CpuBackend cpu(m.weights, 96, 2);
+    auto gpu = gpu_backend(m.weights, 96);
+    const auto rep = compare_backends(cpu, *gpu, {1, 17, 42, 99, 250}, 32);
+    INFO(quant << ": worst logits error " << rep.worst_error << ", divergence at " << rep.first_divergence);
+    CHECK(rep.worst_error <= 1e-2);
+    CHECK(rep.first_divergence == -1);
+}
+
+TEST_CASE("rotate-half RoPE (SafeTensors order) gives the CPU's results", "[gpu][backend][rope]") {
+    GRETA_GPU_OR_SKIP();
+    auto m = model::make_synthetic("tiny", "q8_0", 3);
+    m.weights.rope_style = RopeStyle::RotateHalf;
+    model::CpuBackend cpu(m.weights, 64, 2);
+    auto gpu = gpu_backend(m.weights, 64);
+    const auto rep = compare_backends(cpu, *gpu, {1, 5, 9}, 20);
+    CHECK(rep.worst_error <= 1e-2);
+    CHECK(rep.first_divergence == -1);
+}
+
+TEST_CASE("a decode step allocates no device memory", "[gpu][backend][alloc]") {
+    GRETA_GPU_OR_SKIP();
+    const auto m = model::make_synthetic("tiny", "q4_k_m", 8);
+    for (bool graph : {true, false}) {
+        auto gpu = gpu_backend(m.weights, 128, graph);
+        std::int32_t tok = gpu->decode_greedy(1, 0);  // first step captures the graph
+        std::vector<float> logits(m.weights.cfg.vocab_size);
+        const auto before = greta_infer::gpu_allocation_count();
+        for (std::uint32_t p = 1; p < 64; ++p) tok = gpu->decode_greedy(tok, p);
+        gpu->forward(std::span<const std::int32_t>(&tok, 1), 64, logits.data(), false);
+        INFO("graph " << graph);
+        CHECK(greta_infer::gpu_allocation_count() == before);
+    }
+}
+
+TEST_CASE("positions past the context and bad token ids are errors", "[gpu][backend][errors]") {
+    GRETA_GPU_OR_SKIP();
+    const auto m = model::make_synthetic("tiny", "f16", 2);
+    auto gpu = gpu_backend(m.weights, 16);
+    CHECK_THROWS_AS(gpu->decode_greedy(1, 16), Error);
+    CHECK_THROWS_AS(gpu->decode_greedy(-1, 0), Error);
+    CHECK_THROWS_AS(gpu->decode_greedy(std::int32_t(m.weights.cfg.vocab_size), 0), Error);
+}
+
+TEST_CASE("stories260K on the GPU: greedy 200 tokens from BOS equal llama2.c's text", "[gpu][backend][greedy]") {
+    GRETA_GPU_OR_SKIP();
+    GRETA_SHARED_OR_SKIP(model_path, "models/stories260K-f32.gguf");
+    GRETA_SHARED_OR_SKIP(expected_path, "models/stories260K.greedy200.txt");
+    const auto bytes = test::read_bytes(expected_path);
+    const std::string expected(bytes.begin(), bytes.end());
+    runtime::EngineOptions eo;
+    eo.model = model_path;
+    eo.backend_factory = [](const model::ModelWeights& w, std::uint32_t ctx) { return gpu_backend(w, ctx); };
+    auto engine = runtime::Engine::open(eo);
+    runtime::GenerateOptions o;
+    o.n_predict = 200;
+    o.sampling.temperature = 0.0f;
+    std::string text;
+    engine.generate("", o, [&](std::string_view s) {
+        text += s;
+        return true;
+    });
+    CHECK(text == expected);
+}

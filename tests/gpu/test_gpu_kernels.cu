@@ -1,0 +1,581 @@
+// GPU kernels against host references. Tests that need a device SKIP (saying so) without one;
+// the layout tests run everywhere.
+//
+// Tolerances and why:
+//  - dequantization (embedding kernel): exact. Every product d*sc*q is exact in float, so the
+//    device must give the bits of the host dequantizer and of llama.cpp's fixtures.
+//  - GEMV, tensor-core path (Q4_K, Q6_K, Q8_0, F16 on sm_90): x is rounded to fp16 (relative
+//    2^-11 per element), products and sums are FP32: max |err| <= 2e-3 * max |ref|.
+//  - GEMV, FP32 path (BF16, F32): FP32 sums in another order than the FP64 reference: 1e-5.
+//  - attention: FP32 over the same fp16 KV values as the reference: 2e-5.
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include <greta/gpu.hpp>
+#include <greta/io/gguf.hpp>
+#include <greta/kernels.hpp>
+#include <greta/model/synthetic.hpp>
+#include <greta/quant/row.hpp>
+
+#include "shared_files.hpp"
+
+using namespace greta;
+using Arch = arch::Sm90;
+
+#define GRETA_GPU_OR_SKIP() \
+    if (gpu::device_count() == 0) SKIP("no GPU device: GPU kernel tests run on a machine with one")
+
+namespace {
+
+template <class T>
+gpu::DeviceBuffer upload(const std::vector<T>& v) {
+    gpu::DeviceBuffer b(std::max<std::size_t>(v.size() * sizeof(T), 16));
+    gpu::check(gpu::vendor::memcpy_h2d_async(b.data(), v.data(), v.size() * sizeof(T), nullptr), "test upload");
+    gpu::check(gpu::vendor::device_sync(), "test upload sync");
+    return b;
+}
+template <class T>
+std::vector<T> download(const gpu::DeviceBuffer& b, std::size_t n) {
+    std::vector<T> v(n);
+    gpu::check(gpu::vendor::device_sync(), "test sync");
+    gpu::check(gpu::vendor::memcpy_d2h_async(v.data(), b.data(), n * sizeof(T), nullptr), "test download");
+    gpu::check(gpu::vendor::device_sync(), "test download sync");
+    return v;
+}
+
+/// A random matrix in GGUF layout (valid encodings from the synthetic generator).
+struct HostMatrix {
+    DType type;
+    std::uint32_t rows, cols;
+    std::vector<std::byte> bytes;
+    TensorView view() const {
+        TensorView t;
+        t.name = "test";
+        t.type = type;
+        t.n_dims = 2;
+        t.ne = {cols, rows, 1, 1};
+        t.data = bytes.data();
+        t.n_bytes = bytes.size();
+        return t;
+    }
+    std::vector<float> row(std::uint32_t r) const {
+        std::vector<float> out(cols);
+        quant::dequantize_row(type, bytes.data() + std::size_t(r) * *row_bytes(type, cols), out.data(), cols);
+        return out;
+    }
+};
+
+HostMatrix random_matrix(DType type, std::uint32_t rows, std::uint32_t cols, std::uint64_t seed) {
+    HostMatrix m{type, rows, cols, {}};
+    const DTypeInfo info = dtype_info(type);
+    m.bytes.resize(*row_bytes(type, cols) * rows);
+    const float sd = 1.0f / std::sqrt(float(cols));
+    model::synthetic::Rng rng(seed, 0, 0);
+    if (type == DType::BF16 || type == DType::F32) {
+        for (std::size_t i = 0; i < std::size_t(rows) * cols; ++i) {
+            const float f = (2.0f * rng.uniform() - 1.0f) * sd * 1.7f;
+            if (type == DType::F32) {
+                std::memcpy(m.bytes.data() + 4 * i, &f, 4);
+            } else {
+                const std::uint16_t b = f32_to_bf16(f);
+                std::memcpy(m.bytes.data() + 2 * i, &b, 2);
+            }
+        }
+        return m;
+    }
+    const std::uint64_t blocks = std::uint64_t(rows) * cols / info.block_values;
+    for (std::uint64_t b = 0; b < blocks; ++b)
+        model::synthetic::fill_block(type, m.bytes.data() + b * info.block_bytes, sd, rng);
+    return m;
+}
+
+/// The matrix in device layout, on the device.
+struct DevMatrix {
+    kernels::MatrixLayout layout;
+    gpu::DeviceBuffer payload, meta, aux;
+    kernels::DeviceMatrix dev() const {
+        return {payload.as<const std::byte>(), meta.as<const std::byte>(), aux.as<const std::byte>(), layout};
+    }
+};
+
+DevMatrix to_device(const HostMatrix& m) {
+    DevMatrix d;
+    d.layout = kernels::matrix_layout(m.type, m.rows, m.cols);
+    std::vector<std::byte> p(d.layout.payload_bytes()), me(std::max<std::uint64_t>(d.layout.meta_bytes(), 1)),
+        a(std::max<std::uint64_t>(d.layout.aux_bytes(), 1));
+    const TensorView v = m.view();
+    kernels::repack_rows(v, d.layout, 0, m.rows, p.data(), me.data(), a.data());
+    d.payload = upload(p);
+    d.meta = upload(me);
+    d.aux = upload(a);
+    return d;
+}
+
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+    model::synthetic::Rng rng(seed, 7, 7);
+    std::vector<float> v(n);
+    for (auto& x : v) x = lo + (hi - lo) * rng.uniform();
+    return v;
+}
+
+double max_rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
+    double md = 0, mr = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+        if (!std::isfinite(got[i])) return INFINITY;
+        md = std::max(md, std::abs(double(got[i]) - ref[i]));
+        mr = std::max(mr, std::abs(ref[i]));
+    }
+    return md / std::max(mr, 1e-30);
+}
+
+/// y = W (norm(x) or x) in FP64 from the host dequantization.
+std::vector<double> reference_gemv(const HostMatrix& m, const std::vector<float>& x, const std::vector<float>* norm,
+                                   float eps = 1e-5f) {
+    std::vector<double> xin(x.begin(), x.end());
+    if (norm) {
+        double ss = 0;
+        for (float v : x) ss += double(v) * v;
+        const double s = 1.0 / std::sqrt(ss / double(x.size()) + eps);
+        for (std::size_t i = 0; i < x.size(); ++i) xin[i] = double(x[i]) * s * (*norm)[i];
+    }
+    std::vector<double> y(m.rows);
+    for (std::uint32_t r = 0; r < m.rows; ++r) {
+        const auto w = m.row(r);
+        double acc = 0;
+        for (std::uint32_t k = 0; k < m.cols; ++k) acc += double(w[k]) * xin[k];
+        y[r] = acc;
+    }
+    return y;
+}
+
+template <DType T>
+double tolerance() {
+    return kernels::GemvPolicy<Arch, T>::mma ? 2e-3 : 1e-5;
+}
+
+template <DType T>
+void check_plain_gemv(std::uint32_t rows, std::uint32_t cols, bool with_norm, bool automatic = false) {
+    const HostMatrix m = random_matrix(T, rows, cols, 1000 + rows + cols);
+    const DevMatrix dm = to_device(m);
+    const auto x = random_vector(cols, rows * 31 + cols, -2.0f, 2.0f);
+    const auto g = random_vector(cols, 5, 0.5f, 1.5f);
+    auto dx = upload(x), dg = upload(g);
+    gpu::DeviceBuffer dy(rows * 4);
+    gpu::Stream s;
+    kernels::GemvArgs a;
+    a.x = dx.as<const float>();
+    a.norm = with_norm ? dg.as<const float>() : nullptr;
+    a.seg[0].w = dm.dev();
+    a.seg[0].out = dy.as<float>();
+    if (automatic) kernels::gemv_launch_auto<Arch, T>(s, a);
+    else kernels::gemv_launch<Arch, T>(s, a);
+    s.synchronize();
+    const auto y = download<float>(dy, rows);
+    const auto ref = reference_gemv(m, x, with_norm ? &g : nullptr);
+    INFO(dtype_name(T) << " rows " << rows << " cols " << cols << " norm " << with_norm);
+    CHECK(max_rel_error(y, ref) <= tolerance<T>());
+}
+
+}  // namespace
+
+TEST_CASE("device layouts: kmap is a bijection and slot_of its inverse", "[gpu][layout]") {
+    auto check_format = [&]<DType T>() {
+        using F = kernels::Format<T>;
+        std::set<int> seen;
+        for (int c = 0; c < 4; ++c)
+            for (int t = 0; t < 16; ++t)
+                for (int j = 0; j < 4; ++j) {
+                    const int k = F::kmap(c, t, j);
+                    REQUIRE(k >= 0);
+                    REQUIRE(k < 256);
+                    seen.insert(k);
+                    int c2, t2, j2;
+                    F::slot_of(k, c2, t2, j2);
+                    REQUIRE(c2 == c);
+                    REQUIRE(t2 == t);
+                    REQUIRE(j2 == j);
+                }
+        CHECK(seen.size() == 256);
+    };
+    check_format.operator()<DType::Q4_K>();
+    check_format.operator()<DType::Q6_K>();
+    check_format.operator()<DType::Q8_0>();
+    check_format.operator()<DType::F16>();
+    check_format.operator()<DType::BF16>();
+    check_format.operator()<DType::F32>();
+}
+
+TEST_CASE("device layouts keep the GGUF byte count", "[gpu][layout]") {
+    for (DType t : {DType::Q4_K, DType::Q8_0, DType::F16}) {
+        const auto l = kernels::matrix_layout(t, 4096, 4096);
+        CHECK(l.total_bytes() == *row_bytes(t, 4096) * 4096);
+    }
+    // Q6_K pads its fp16 d to 4 bytes (aligned asynchronous copies): 212 bytes per 210.
+    const auto q6 = kernels::matrix_layout(DType::Q6_K, 4096, 4096);
+    CHECK(q6.total_bytes() == std::uint64_t(4096) * 16 * 212);
+    CHECK_THROWS_AS(kernels::matrix_layout(DType::Q4_0, 4, 32), Error);
+}
+
+TEST_CASE("embedding kernel dequantizes every format exactly like the host", "[gpu][embed]") {
+    GRETA_GPU_OR_SKIP();
+    auto run = [&]<DType T>(std::uint32_t cols) {
+        const HostMatrix m = random_matrix(T, 6, cols, 77 + cols);
+        const DevMatrix dm = to_device(m);
+        gpu::DeviceBuffer out(cols * 4);
+        gpu::Stream s;
+        for (std::uint32_t r = 0; r < m.rows; ++r) {
+            kernels::embed_launch<Arch, T>(s, dm.dev(), nullptr, r, out.as<float>());
+            s.synchronize();
+            const auto got = download<float>(out, cols);
+            const auto ref = m.row(r);
+            INFO(dtype_name(T) << " row " << r << " cols " << cols);
+            REQUIRE(std::memcmp(got.data(), ref.data(), cols * 4) == 0);
+        }
+    };
+    run.operator()<DType::Q4_K>(512);
+    run.operator()<DType::Q6_K>(768);
+    run.operator()<DType::Q8_0>(512);
+    run.operator()<DType::Q8_0>(96);  // a partial super-block
+    run.operator()<DType::F16>(300);
+    run.operator()<DType::BF16>(256);
+    run.operator()<DType::F32>(8);
+}
+
+TEST_CASE("embedding kernel matches llama.cpp's dequantization bit for bit", "[gpu][embed][fixtures]") {
+    GRETA_GPU_OR_SKIP();
+    struct Case {
+        const char* model;
+        const char* tensor;
+        const char* fixture;
+    };
+    const Case cases[] = {
+        {"models/synthetic-tiny-q4_k_m.gguf", "blk.0.attn_q.weight", "fixtures/ref/synthetic-tiny-q4_k_m.blk.0.attn_q.weight.Q4_K.dequant.f32"},
+        {"models/synthetic-tiny-q4_k_m.gguf", "blk.1.ffn_down.weight", "fixtures/ref/synthetic-tiny-q4_k_m.blk.1.ffn_down.weight.Q6_K.dequant.f32"},
+        {"models/synthetic-tiny-q4_k_m.gguf", "output.weight", "fixtures/ref/synthetic-tiny-q4_k_m.output.weight.Q6_K.dequant.f32"},
+        {"models/synthetic-tiny-q8_0.gguf", "blk.0.attn_q.weight", "fixtures/ref/synthetic-tiny-q8_0.blk.0.attn_q.weight.Q8_0.dequant.f32"},
+    };
+    for (const Case& c : cases) {
+        GRETA_SHARED_OR_SKIP(model_path, c.model);
+        GRETA_SHARED_OR_SKIP(fixture_path, c.fixture);
+        const auto file = io::GgufFile::open(model_path);
+        const TensorView* t = file->find_tensor(c.tensor);
+        REQUIRE(t != nullptr);
+        const auto expected = test::read_array<float>(fixture_path);
+        REQUIRE(expected.size() == t->n_elements());
+        const auto layout = kernels::matrix_layout(t->type, t->rows(), t->cols());
+        std::vector<std::byte> p(layout.payload_bytes()), me(std::max<std::uint64_t>(layout.meta_bytes(), 1)),
+            a(std::max<std::uint64_t>(layout.aux_bytes(), 1));
+        kernels::repack_rows(*t, layout, 0, layout.rows, p.data(), me.data(), a.data());
+        auto dp = upload(p), dm = upload(me), da = upload(a);
+        const kernels::DeviceMatrix dev{dp.as<const std::byte>(), dm.as<const std::byte>(), da.as<const std::byte>(), layout};
+        gpu::DeviceBuffer out(layout.k * 4);
+        gpu::Stream s;
+        std::size_t mismatches = 0;
+        for (std::uint32_t r = 0; r < layout.rows; ++r) {
+            kernels::dispatch_format(t->type, [&]<DType T>() { kernels::embed_launch<Arch, T>(s, dev, nullptr, r, out.as<float>()); });
+            s.synchronize();
+            const auto got = download<float>(out, layout.k);
+            mismatches += std::memcmp(got.data(), expected.data() + std::size_t(r) * layout.k, layout.k * 4) != 0;
+        }
+        INFO(c.model << " " << c.tensor);
+        CHECK(mismatches == 0);
+    }
+}
+
+TEST_CASE("GEMV matches an FP64 reference for every format", "[gpu][gemv]") {
+    GRETA_GPU_OR_SKIP();
+    const bool norm = GENERATE(false, true);
+    check_plain_gemv<DType::Q4_K>(300, 512, norm);
+    check_plain_gemv<DType::Q4_K>(64, 2816, norm);  // 11 super-blocks: uneven over the waves
+    check_plain_gemv<DType::Q6_K>(300, 768, norm);
+    check_plain_gemv<DType::Q6_K>(40, 2816, norm);
+    check_plain_gemv<DType::Q8_0>(130, 512, norm);
+    check_plain_gemv<DType::Q8_0>(33, 96, norm);  // K not a multiple of 256
+    check_plain_gemv<DType::F16>(100, 300, norm);
+    check_plain_gemv<DType::F16>(17, 8, norm);
+    check_plain_gemv<DType::BF16>(50, 256, norm);
+    check_plain_gemv<DType::F32>(70, 172, norm);
+}
+
+TEST_CASE("GEMV tunings picked by size (narrow and wide) agree with the reference", "[gpu][gemv]") {
+    GRETA_GPU_OR_SKIP();
+    check_plain_gemv<DType::Q4_K>(4096, 1024, true, true);
+    check_plain_gemv<DType::Q4_K>(16400, 512, true, true);  // wide, partial last block
+    check_plain_gemv<DType::Q6_K>(4000, 768, true, true);
+    check_plain_gemv<DType::Q6_K>(16384, 512, false, true);
+}
+
+TEST_CASE("one launch with Q/K in Q4_K and V in Q6_K (Q4_K_M layers)", "[gpu][gemv]") {
+    GRETA_GPU_OR_SKIP();
+    constexpr std::uint32_t D = 512;
+    const HostMatrix wq = random_matrix(DType::Q4_K, 512, D, 51), wk = random_matrix(DType::Q4_K, 256, D, 52),
+                     wv = random_matrix(DType::Q6_K, 256, D, 53);
+    const DevMatrix dq = to_device(wq), dk = to_device(wk), dv = to_device(wv);
+    const auto x = random_vector(D, 54, -2.0f, 2.0f), nw = random_vector(D, 55, 0.5f, 1.5f);
+    auto dx = upload(x), dn = upload(nw);
+    gpu::DeviceBuffer yq(512 * 4), yk(256 * 4), yv(256 * 4);
+    kernels::GemvArgs a;
+    a.x = dx.as<const float>();
+    a.norm = dn.as<const float>();
+    a.n_seg = 3;
+    a.seg[0].w = dq.dev();
+    a.seg[0].out = yq.as<float>();
+    a.seg[1].w = dk.dev();
+    a.seg[1].out = yk.as<float>();
+    a.seg[2].w = dv.dev();
+    a.seg[2].out = yv.as<float>();
+    gpu::Stream s;
+    kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, a);
+    CHECK(max_rel_error(download<float>(yq, 512), reference_gemv(wq, x, &nw)) <= 2e-3);
+    CHECK(max_rel_error(download<float>(yk, 256), reference_gemv(wk, x, &nw)) <= 2e-3);
+    CHECK(max_rel_error(download<float>(yv, 256), reference_gemv(wv, x, &nw)) <= 2e-3);
+}
+
+TEST_CASE("GEMV epilogues: residual add, SwiGLU (fused and split), logits argmax", "[gpu][gemv]") {
+    GRETA_GPU_OR_SKIP();
+    constexpr std::uint32_t K = 512, R = 200;
+    const HostMatrix gate = random_matrix(DType::Q4_K, R, K, 1), up = random_matrix(DType::Q4_K, R, K, 2);
+    const DevMatrix dgate = to_device(gate), dup = to_device(up);
+    const auto x = random_vector(K, 3, -2.0f, 2.0f), nw = random_vector(K, 4, 0.5f, 1.5f);
+    auto dx = upload(x), dn = upload(nw);
+    const auto rg = reference_gemv(gate, x, &nw), ru = reference_gemv(up, x, &nw);
+    auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+    gpu::Stream s;
+
+    SECTION("Add") {
+        const auto init = random_vector(R, 9);
+        auto dy = upload(init);
+        kernels::GemvArgs a;
+        a.x = dx.as<const float>();
+        a.norm = dn.as<const float>();
+        a.seg[0].w = dgate.dev();
+        a.seg[0].epilogue = kernels::GemvEpilogue::Add;
+        a.seg[0].out = dy.as<float>();
+        kernels::gemv_launch<Arch, DType::Q4_K>(s, a);
+        const auto y = download<float>(dy, R);
+        std::vector<double> ref(R);
+        for (std::uint32_t r = 0; r < R; ++r) ref[r] = init[r] + rg[r];
+        CHECK(max_rel_error(y, ref) <= 2e-3);
+    }
+    SECTION("SiluPair in one launch, and gate + MulSilu in two") {
+        std::vector<double> ref(R);
+        for (std::uint32_t r = 0; r < R; ++r) ref[r] = silu(rg[r]) * ru[r];
+        gpu::DeviceBuffer dh(R * 4), dtmp(R * 4);
+        kernels::GemvArgs a;
+        a.x = dx.as<const float>();
+        a.norm = dn.as<const float>();
+        a.seg[0].w = dgate.dev();
+        a.seg[0].w2 = dup.dev();
+        a.seg[0].epilogue = kernels::GemvEpilogue::SiluPair;
+        a.seg[0].out = dh.as<float>();
+        kernels::gemv_launch<Arch, DType::Q4_K>(s, a);
+        CHECK(max_rel_error(download<float>(dh, R), ref) <= 2e-3);
+
+        kernels::GemvArgs g = a;
+        g.seg[0].w2 = {};
+        g.seg[0].epilogue = kernels::GemvEpilogue::Store;
+        g.seg[0].out = dtmp.as<float>();
+        kernels::gemv_launch<Arch, DType::Q4_K>(s, g);
+        kernels::GemvArgs u = g;
+        u.seg[0].w = dup.dev();
+        u.seg[0].epilogue = kernels::GemvEpilogue::MulSilu;
+        u.seg[0].other = dtmp.as<const float>();
+        u.seg[0].out = dh.as<float>();
+        kernels::gemv_launch<Arch, DType::Q4_K>(s, u);
+        CHECK(max_rel_error(download<float>(dh, R), ref) <= 2e-3);
+    }
+    SECTION("Logits with a greedy argmax across blocks, twice (the ticket resets)") {
+        constexpr std::uint32_t V = 1000;
+        const HostMatrix lm = random_matrix(DType::Q6_K, V, K, 11);
+        const DevMatrix dlm = to_device(lm);
+        const auto ref = reference_gemv(lm, x, &nw);
+        const std::uint32_t blocks = kernels::GemvPolicy<Arch, DType::Q6_K>::blocks_for(V, false);
+        gpu::DeviceBuffer logits(V * 4), av(blocks * 4), ai(blocks * 4), cnt(16), tok(16);
+        gpu::check(gpu::vendor::memset_async(cnt.data(), 0, 16, nullptr), "clear");
+        for (int rep = 0; rep < 2; ++rep) {
+            gpu::check(gpu::vendor::memset_async(tok.data(), 0xFF, 16, nullptr), "poison");
+            kernels::GemvArgs a;
+            a.x = dx.as<const float>();
+            a.norm = dn.as<const float>();
+            a.seg[0].w = dlm.dev();
+            a.seg[0].epilogue = kernels::GemvEpilogue::Logits;
+            a.seg[0].out = logits.as<float>();
+            a.arg_val = av.as<float>();
+            a.arg_idx = ai.as<std::int32_t>();
+            a.counter = cnt.as<std::uint32_t>();
+            a.token_out = tok.as<std::int32_t>();
+            kernels::gemv_launch<Arch, DType::Q6_K>(s, a);
+            const auto y = download<float>(logits, V);
+            CHECK(max_rel_error(y, ref) <= 2e-3);
+            const auto t = download<std::int32_t>(tok, 1)[0];
+            CHECK(t == std::int32_t(std::max_element(y.begin(), y.end()) - y.begin()));
+            CHECK(download<std::uint32_t>(cnt, 1)[0] == 0u);
+        }
+    }
+}
+
+TEST_CASE("GEMV with RoPE: Q, K and V segments in one launch write q and the caches", "[gpu][gemv][rope]") {
+    GRETA_GPU_OR_SKIP();
+    constexpr std::uint32_t D = 512, HD = 64, QD = 512, KVD = 128, CTX = 64, POS = 37;
+    const HostMatrix wq = random_matrix(DType::Q4_K, QD, D, 21), wk = random_matrix(DType::Q4_K, KVD, D, 22),
+                     wv = random_matrix(DType::Q4_K, KVD, D, 23);
+    const DevMatrix dq = to_device(wq), dk = to_device(wk), dv = to_device(wv);
+    const auto x = random_vector(D, 24, -2.0f, 2.0f), nw = random_vector(D, 25, 0.5f, 1.5f);
+    auto dx = upload(x), dn = upload(nw);
+    const std::vector<std::int32_t> pos{std::int32_t(POS)};
+    auto dpos = upload(pos);
+    gpu::DeviceBuffer q(QD * 4), kc(CTX * KVD * 2), vc(CTX * KVD * 2);
+    gpu::check(gpu::vendor::memset_async(kc.data(), 0, kc.size(), nullptr), "clear");
+    gpu::check(gpu::vendor::memset_async(vc.data(), 0, vc.size(), nullptr), "clear");
+    kernels::GemvArgs a;
+    a.x = dx.as<const float>();
+    a.norm = dn.as<const float>();
+    a.pos = dpos.as<const std::int32_t>();
+    const auto table = kernels::rope_table(CTX, HD, 10000.0f);
+    auto drope = upload(table);
+    a.rope = drope.as<const float2>();
+    a.head_dim = HD;
+    a.n_seg = 3;
+    a.seg[0].w = dq.dev();
+    a.seg[0].epilogue = kernels::GemvEpilogue::RopeStore;
+    a.seg[0].out = q.as<float>();
+    a.seg[1].w = dk.dev();
+    a.seg[1].epilogue = kernels::GemvEpilogue::RopeToCache;
+    a.seg[1].cache = kc.as<std::uint16_t>();
+    a.seg[1].cache_stride = KVD;
+    a.seg[2].w = dv.dev();
+    a.seg[2].epilogue = kernels::GemvEpilogue::ToCache;
+    a.seg[2].cache = vc.as<std::uint16_t>();
+    a.seg[2].cache_stride = KVD;
+    gpu::Stream s;
+    kernels::gemv_launch<Arch, DType::Q4_K>(s, a);
+
+    auto rope = [&](std::vector<double> v) {
+        for (std::size_t i = 0; i + 1 < v.size(); i += 2) {
+            const std::size_t pair = (i % HD) / 2;
+            const double ang = POS * std::pow(10000.0, -2.0 * double(pair) / HD);
+            const double x0 = v[i], x1 = v[i + 1];
+            v[i] = x0 * std::cos(ang) - x1 * std::sin(ang);
+            v[i + 1] = x0 * std::sin(ang) + x1 * std::cos(ang);
+        }
+        return v;
+    };
+    const auto rq = rope(reference_gemv(wq, x, &nw)), rk = rope(reference_gemv(wk, x, &nw));
+    const auto rv = reference_gemv(wv, x, &nw);
+    CHECK(max_rel_error(download<float>(q, QD), rq) <= 2e-3);
+    const auto kh = download<std::uint16_t>(kc, CTX * KVD), vh = download<std::uint16_t>(vc, CTX * KVD);
+    std::vector<float> kg(KVD), vg(KVD);
+    for (std::uint32_t i = 0; i < KVD; ++i) {
+        kg[i] = fp16_to_f32(kh[POS * KVD + i]);
+        vg[i] = fp16_to_f32(vh[POS * KVD + i]);
+    }
+    CHECK(max_rel_error(kg, rk) <= 3e-3);  // plus fp16 storage rounding
+    CHECK(max_rel_error(vg, rv) <= 3e-3);
+    bool others_untouched = true;
+    for (std::uint32_t p = 0; p < CTX; ++p)
+        for (std::uint32_t i = 0; i < KVD && p != POS; ++i) others_untouched &= kh[p * KVD + i] == 0 && vh[p * KVD + i] == 0;
+    CHECK(others_untouched);
+}
+
+TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequence)", "[gpu][attention]") {
+    GRETA_GPU_OR_SKIP();
+    auto run = [&]<int HD>(std::uint32_t n_pos) {
+        constexpr std::uint32_t NH = 8, NKV = 2, CTX = 4096;
+        const std::uint32_t kvd = NKV * HD;
+        const std::vector<float> q = random_vector(NH * HD, 31 + n_pos, -1.5f, 1.5f);
+        std::vector<std::uint16_t> kh(std::size_t(CTX) * kvd), vh(std::size_t(CTX) * kvd);
+        model::synthetic::Rng rng(HD, n_pos, 1);
+        for (std::size_t i = 0; i < std::size_t(n_pos) * kvd; ++i) {
+            kh[i] = f32_to_fp16(2.0f * rng.uniform() - 1.0f);
+            vh[i] = f32_to_fp16(2.0f * rng.uniform() - 1.0f);
+        }
+        gpu::DeviceBuffer dq = upload(q), dk = upload(kh), dv = upload(vh);
+        const std::uint32_t splits = 32;
+        gpu::DeviceBuffer out(NH * HD * 4), part(NH * splits * (HD + 2) * 4), cnt(NH * 4);
+        gpu::check(gpu::vendor::memset_async(cnt.data(), 0, cnt.size(), nullptr), "clear");
+        const std::vector<std::int32_t> pos{std::int32_t(n_pos - 1)};
+        gpu::DeviceBuffer dpos = upload(pos);
+        kernels::AttentionArgs a;
+        a.q = dq.as<const float>();
+        a.k_cache = dk.as<const std::uint16_t>();
+        a.v_cache = dv.as<const std::uint16_t>();
+        a.out = out.as<float>();
+        a.partial = part.as<float>();
+        a.counters = cnt.as<std::uint32_t>();
+        a.pos = dpos.as<const std::int32_t>();
+        a.n_heads = NH;
+        a.n_kv_heads = NKV;
+        a.kv_stride = kvd;
+        a.splits = splits;
+        a.min_chunk = 32;
+        a.max_chunk = CTX / splits;
+        a.scale = 1.0f / std::sqrt(float(HD));
+        gpu::Stream s;
+        kernels::attention_launch<Arch, HD>(s, a);
+        const auto got = download<float>(out, NH * HD);
+        std::vector<double> ref(NH * HD);
+        for (std::uint32_t h = 0; h < NH; ++h) {
+            const std::uint32_t kv = h / (NH / NKV);
+            std::vector<double> sc(n_pos);
+            double mx = -INFINITY;
+            for (std::uint32_t t = 0; t < n_pos; ++t) {
+                double d = 0;
+                for (int e = 0; e < HD; ++e) d += double(q[h * HD + e]) * fp16_to_f32(kh[std::size_t(t) * kvd + kv * HD + e]);
+                sc[t] = d / std::sqrt(double(HD));
+                mx = std::max(mx, sc[t]);
+            }
+            double l = 0;
+            for (auto& v : sc) l += (v = std::exp(v - mx));
+            for (int e = 0; e < HD; ++e) {
+                double o = 0;
+                for (std::uint32_t t = 0; t < n_pos; ++t) o += sc[t] * fp16_to_f32(vh[std::size_t(t) * kvd + kv * HD + e]);
+                ref[h * HD + e] = o / l;
+            }
+        }
+        INFO("head_dim " << HD << " positions " << n_pos);
+        CHECK(max_rel_error(got, ref) <= 2e-5);
+        CHECK(download<std::uint32_t>(cnt, NH) == std::vector<std::uint32_t>(NH, 0u));
+    };
+    for (std::uint32_t n : {1u, 33u, 700u, 4096u}) {
+        run.operator()<128>(n);
+        run.operator()<64>(n);
+        run.operator()<8>(n);
+        run.operator()<4>(n);
+    }
+}
+
+TEST_CASE("launch errors name the op and the caller", "[gpu][launch]") {
+    GRETA_GPU_OR_SKIP();
+    gpu::Stream s;
+    gpu::LaunchConfig cfg;
+    cfg.block = dim3(kernels::RmsNormKernel<Arch>::max_block_threads * 2);
+    try {
+        gpu::launch<kernels::RmsNormKernel<Arch>>("rmsnorm test", s, cfg, (const float*)nullptr, (const float*)nullptr,
+                                                  (float*)nullptr, 0u, 1e-5f);
+        FAIL("expected an error");
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("rmsnorm test") != std::string::npos);
+    }
+}
+
+TEST_CASE("standalone RMSNorm matches the FP64 formula", "[gpu][rmsnorm]") {
+    GRETA_GPU_OR_SKIP();
+    constexpr std::uint32_t N = 4096;
+    const auto x = random_vector(N, 41, -3.0f, 3.0f), w = random_vector(N, 42, 0.5f, 1.5f);
+    auto dx = upload(x), dw = upload(w);
+    gpu::DeviceBuffer dy(N * 4);
+    gpu::Stream s;
+    kernels::rmsnorm_launch<Arch>(s, dx.as<const float>(), dw.as<const float>(), dy.as<float>(), N, 1e-5f);
+    double ss = 0;
+    for (float v : x) ss += double(v) * v;
+    const double sc = 1.0 / std::sqrt(ss / N + 1e-5);
+    std::vector<double> ref(N);
+    for (std::uint32_t i = 0; i < N; ++i) ref[i] = x[i] * sc * w[i];
+    CHECK(max_rel_error(download<float>(dy, N), ref) <= 1e-6);
+}
