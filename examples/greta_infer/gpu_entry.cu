@@ -35,7 +35,21 @@ std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::Mode
     o.use_graph = options.use_graph;
     o.progress = options.progress;
     o.overlap_launches = options.overlap_launches;
+    o.profile = options.profile;
     return std::make_unique<greta::model::GpuBackend<Target>>(weights, o);
+}
+
+std::vector<GpuProfileRow> gpu_profile(const greta::model::Backend& backend) {
+    std::vector<GpuProfileRow> rows;
+    if (const auto* gpu = dynamic_cast<const greta::model::GpuBackend<Target>*>(&backend))
+        for (const auto& r : gpu->profile()) rows.push_back({r.launch, r.per_step, r.busy_us, r.gap_us, r.bytes});
+    return rows;
+}
+
+std::uint64_t gpu_free_bytes() {
+    std::size_t free_b = 0, total_b = 0;
+    if (!gpu_present() || greta::gpu::vendor::mem_info(&free_b, &total_b) != greta::gpu::success) return 0;
+    return free_b;
 }
 
 double measure_hbm_bandwidth_gbs() { return greta::bench::measure_read_bandwidth_gbs(); }

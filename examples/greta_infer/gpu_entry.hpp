@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <greta/model/backend.hpp>
 #include <greta/model/weights.hpp>
@@ -17,6 +18,15 @@ struct GpuOptions {
     bool progress = true;
     /// Let each kernel start while the previous one drains (Hopper programmatic launch).
     bool overlap_launches = true;
+    /// Time every launch of the decode step (read with gpu_profile()).
+    bool profile = false;
+};
+
+/// One launch kind of the decode step, per step, averaged over the steps run so far.
+struct GpuProfileRow {
+    std::string launch;
+    int per_step = 0;
+    double busy_us = 0, gap_us = 0, bytes = 0;
 };
 
 bool gpu_compiled();
@@ -26,6 +36,10 @@ std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::Mode
                                                         const GpuOptions& options);
 /// Device-memory read bandwidth measured with a streaming kernel, GB/s.
 double measure_hbm_bandwidth_gbs();
+/// Profile of a backend made with GpuOptions::profile (empty otherwise).
+std::vector<GpuProfileRow> gpu_profile(const greta::model::Backend& backend);
+/// Free device memory in bytes (0 without a GPU).
+std::uint64_t gpu_free_bytes();
 /// Device and pinned allocations made so far (tests: a decode step must add none).
 std::uint64_t gpu_allocation_count();
 

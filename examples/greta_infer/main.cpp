@@ -17,6 +17,7 @@
 #include "gpu_entry.hpp"
 #include "info_mode.hpp"
 #include "options.hpp"
+#include "profile_mode.hpp"
 #include "validate_mode.hpp"
 
 namespace {
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
         if (o.info) return greta_infer::run_info(o);
         if (o.tokenize) return run_tokenize(o);
         if (o.validate) return greta_infer::run_validate(o);
+        if (o.profile) return greta_infer::run_profile(o);
         if (o.bench) return greta_infer::run_bench(o, choose_backend(o));
         return run_generate(o);
     } catch (const std::exception& e) {

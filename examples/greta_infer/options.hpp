@@ -29,7 +29,7 @@ struct Options {
     std::vector<int> bench_prompt{512}, bench_gen{128};
     int repetitions = 5;
     // Parity validation mode.
-    bool validate = false;
+    bool validate = false, profile = false;
     int validate_layers = 0, validate_steps = 32;
     double max_rel = 1e-2, min_top1 = 1.0, max_kl = 1e-3;
 };
@@ -66,6 +66,7 @@ inline void add_options(CLI::App& app, Options& o) {
     app.add_option("--synthetic", o.synthetic, "use a synthetic model of a preset's shapes (llama2-7b)");
     app.add_option("--quant", o.quant, "synthetic model format: q4_k_m, q6_k, q8_0, f16")->capture_default_str();
     app.add_option("-r,--repetitions", o.repetitions, "benchmark repetitions")->capture_default_str();
+    app.add_flag("--profile", o.profile, "GPU: time each block of the decode step over -n steps");
     app.add_flag("--validate", o.validate, "compare the GPU backend with the CPU reference (exit 1 past a bound)");
     app.add_option("--validate-layers", o.validate_layers, "validate only the first K layers (0: all)")
         ->capture_default_str();

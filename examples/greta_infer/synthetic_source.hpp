@@ -6,10 +6,7 @@
 #include <thread>
 
 #include <greta/greta.hpp>
-#if __has_include(<greta/model/synthetic.hpp>)  // TEMP until the synthetic model lands
 #include <greta/model/synthetic.hpp>
-#define GRETA_HAVE_SYNTH 1
-#endif
 
 #include "options.hpp"
 
@@ -33,15 +30,11 @@ private:
 inline ModelSource open_model_source(const Options& o) {
     ModelSource s;
     if (!o.synthetic.empty()) {
-#ifndef GRETA_HAVE_SYNTH
-        throw greta::Error("synthetic models not available");
-#else
         auto m = std::make_shared<greta::model::SyntheticModel>(greta::model::make_synthetic(o.synthetic, o.quant, 42));
         s.weights_ = &m->weights;
         s.owner_ = m;
         s.name_ = "synthetic " + o.synthetic + " " + o.quant;
         return s;
-#endif
     }
     struct Loaded {
         greta::io::ModelFile file;

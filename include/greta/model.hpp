@@ -3,3 +3,4 @@
 #include <greta/model/weights.hpp>
 #include <greta/model/backend.hpp>
 #include <greta/model/cpu_backend.hpp>
+#include <greta/model/synthetic.hpp>

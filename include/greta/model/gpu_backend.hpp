@@ -48,6 +48,16 @@ struct GpuBackendOptions {
     bool use_graph = true;          ///< capture the decode step once and replay it
     bool progress = true;           ///< upload progress bar on stderr
     bool overlap_launches = true;   ///< programmatic dependent launch (Hopper only)
+    bool profile = false;           ///< time every launch (also GRETA_GPU_TRACE=1); see profile()
+};
+
+/// One launch kind of the decode step, averaged over the profiled steps.
+struct GpuProfileRow {
+    std::string launch;            ///< e.g. "qkv", "attention", "gate+up", "lm_head"
+    int per_step = 0;              ///< launches of this kind in one step
+    double busy_us = 0;            ///< summed kernel time per step, after its inputs were ready
+    double gap_us = 0;             ///< producer end -> this kernel running, summed per step
+    double bytes = 0;              ///< device-memory bytes read per step (weights; KV for attention)
 };
 
 template <class Arch>
@@ -61,7 +71,7 @@ public:
         overlap_ = opt.overlap_launches && std::is_same_v<Arch, arch::Sm90>;
         plan_and_upload(w);
         allocate_state();
-        if (std::getenv("GRETA_GPU_TRACE")) {
+        if (opt.profile || std::getenv("GRETA_GPU_TRACE")) {
             // Profiling hook: a timeline per launch, summed over steps, printed at destruction.
             const std::size_t max_launches = 4 + std::size_t(cfg_.n_layers) * 8;
             trace_buf_ = gpu::DeviceBuffer(max_launches * 3 * 8, "allocate trace");
@@ -69,7 +79,24 @@ public:
         build_step();
     }
     ~GpuBackend() override {
-        if (trace_steps_ > 0) print_trace();
+        if (trace_steps_ > 0 && !opt_.profile) print_trace();
+    }
+
+    /// Per-launch-kind timings of the decode steps run since construction (needs
+    /// options.profile). Attention bytes count the K and V rows read at the average position.
+    std::vector<GpuProfileRow> profile() const {
+        std::vector<GpuProfileRow> rows;
+        if (trace_steps_ == 0) return rows;
+        const double avg_positions = double(trace_pos_sum_) / double(trace_steps_) + 1.0;
+        for (std::size_t i = 0; i < labels_.size(); ++i) {
+            auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.launch == labels_[i]; });
+            if (it == rows.end()) it = rows.insert(rows.end(), GpuProfileRow{labels_[i]});
+            it->per_step += 1;
+            it->busy_us += trace_sum_[3 * i] / trace_steps_ / 1e3;
+            it->gap_us += trace_sum_[3 * i + 1] / trace_steps_ / 1e3;
+            it->bytes += labels_[i] == "attention" ? 2.0 * 2.0 * cfg_.kv_dim() * avg_positions : double(launch_bytes_[i]);
+        }
+        return rows;
     }
 
     std::string_view name() const override { return "gpu"; }
@@ -92,7 +119,28 @@ public:
             }
             collect_trace();
         }
+        if (capture_) {  // the buffer holds the last evaluated position's residual stream
+            std::vector<float> all(std::size_t(cfg_.n_layers) * cfg_.dim);
+            gpu::check(gpu::vendor::memcpy_d2h_async(all.data(), capture_buf_.data(), all.size() * 4, stream_.get()),
+                       "copy hidden states");
+            stream_.synchronize("copy hidden states");
+            hidden_.assign(cfg_.n_layers, {});
+            for (std::uint32_t l = 0; l < cfg_.n_layers; ++l)
+                hidden_[l].assign(all.begin() + std::ptrdiff_t(l) * cfg_.dim, all.begin() + std::ptrdiff_t(l + 1) * cfg_.dim);
+        }
     }
+
+    /// Validation: copies the residual stream after every layer (n_layers entries; the final
+    /// norm is fused into lm_head and is not captured). Rebuilds the step, and the graph.
+    void capture_hidden(bool on) override {
+        if (on == capture_) return;
+        capture_ = on;
+        if (on && !capture_buf_)
+            capture_buf_ = gpu::DeviceBuffer(std::size_t(cfg_.n_layers) * cfg_.dim * 4, "allocate hidden-state capture");
+        graph_ = gpu::Graph{};
+        build_step();
+    }
+    std::vector<std::vector<float>> hidden_states() const override { return hidden_; }
 
     std::int32_t decode_greedy(std::int32_t token, std::uint32_t pos) override {
         run_step(token, pos);
@@ -176,6 +224,14 @@ private:
             off = align256(off + std::uint64_t(cfg_.dim) * 4);
             L.ffn_norm_off = off;
             off = align256(off + std::uint64_t(cfg_.dim) * 4);
+        }
+        {  // Refuse before allocating or copying anything when the weights cannot fit.
+            std::size_t free_b = 0, total_b = 0;
+            if (gpu::vendor::mem_info(&free_b, &total_b) == gpu::success)
+                check(off < free_b, [&] {
+                    return "the model's weights need " + format_bytes(double(off)) + " of device memory, the device has " +
+                           format_bytes(double(free_b)) + " free";
+                });
         }
         weights_ = gpu::DeviceBuffer(off, "allocate weights");
         auto* base = weights_.as<std::byte>();
@@ -340,8 +396,16 @@ private:
     static Launch gemv_job(kernels::GemvArgs a, bool overlap) {
         return [a, overlap](const gpu::Stream& s) { kernels::gemv_launch_auto<Arch, T>(s, a, overlap); };
     }
+    static std::uint64_t gemv_bytes(const kernels::GemvArgs& a) {
+        std::uint64_t b = 0;
+        for (int i = 0; i < a.n_seg; ++i) {
+            b += a.seg[i].w.layout.total_bytes();
+            if (a.seg[i].epilogue == kernels::GemvEpilogue::SiluPair) b += a.seg[i].w2.layout.total_bytes();
+        }
+        return b;
+    }
     Launch gemv(kernels::GemvArgs a, const char* label) {
-        a.trace = next_trace(label);
+        a.trace = next_trace(label, gemv_bytes(a));
         Launch out;
         kernels::dispatch_format(a.seg[0].w.layout.type, [&]<DType T>() { out = gemv_job<T>(a, overlap_); });
         return out;
@@ -364,8 +428,9 @@ private:
         return s;
     }
 
-    gpu::KernelTrace next_trace(const char* label) {
+    gpu::KernelTrace next_trace(const char* label, std::uint64_t bytes = 0) {
         labels_.emplace_back(label);
+        launch_bytes_.push_back(bytes);
         gpu::KernelTrace t;
         if (trace_buf_) {
             t.first = trace_buf_.as<unsigned long long>();
@@ -379,6 +444,7 @@ private:
         using E = kernels::GemvEpilogue;
         step_.clear();
         labels_.clear();
+        launch_bytes_.clear();
         const std::int32_t* token = io_dev_;
         {
             const kernels::DeviceMatrix em = embd_.dev;
@@ -418,7 +484,7 @@ private:
             } else if (std::is_same_v<Arch, arch::Sm90> && tq == DType::Q4_K && tk == DType::Q4_K && tv == DType::Q6_K) {
                 // Q4_K_M's layers with V in Q6_K: still one launch.
                 qkv.seg[qkv.n_seg++] = vs;
-                qkv.trace = next_trace("qkv (v q6_k)");
+                qkv.trace = next_trace("qkv (v q6_k)", gemv_bytes(qkv));
                 const bool ov = overlap_;
                 step_.push_back([qkv, ov](const gpu::Stream& s) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, qkv, ov); });
             } else {
@@ -470,6 +536,14 @@ private:
             auto d = args(h_, nullptr);
             d.seg[0] = segment(L.down, E::Add, x_);
             step_.push_back(gemv(d, L.down.dev.layout.type == DType::Q6_K ? "down q6_k" : "down"));
+            if (capture_) {
+                float* dst = capture_buf_.as<float>() + std::size_t(l) * cfg_.dim;
+                const float* src = x_;
+                const std::size_t bytes = std::size_t(cfg_.dim) * 4;
+                step_.push_back([dst, src, bytes](const gpu::Stream& s) {
+                    gpu::check(gpu::vendor::memcpy_d2d_async(dst, src, bytes, s.get()), "capture hidden state");
+                });
+            }
         }
         auto lm = args(x_, out_norm_);
         lm.seg[0] = segment(output_, E::Logits, logits_dev_);
@@ -522,6 +596,7 @@ private:
             trace_sum_[3 * i + 2] += std::max(0.0, prev_end - start);  // started before the producer ended
         }
         ++trace_steps_;
+        trace_pos_sum_ += std::uint64_t(host_io()[1]);
     }
     void print_trace() const {
         struct Row {
@@ -576,10 +651,15 @@ private:
 
     std::vector<Launch> step_;
     std::vector<std::string> labels_;
+    std::vector<std::uint64_t> launch_bytes_;  // bytes read by each launch of the step
+    std::uint64_t trace_pos_sum_ = 0;
     gpu::DeviceBuffer trace_buf_;
     std::vector<double> trace_sum_;
     int trace_steps_ = 0;
     gpu::Graph graph_;
+    bool capture_ = false;
+    gpu::DeviceBuffer capture_buf_;
+    std::vector<std::vector<float>> hidden_;
 };
 
 }  // namespace greta::model
