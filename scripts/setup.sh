@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(meson ninja-build g++ pkg-config python3 libcatch2-dev libboost1.81-dev
           libsentencepiece-dev nlohmann-json3-dev libcli11-dev
-          clang-19 llvm-19 libamdhip64-dev rocm-device-libs)
+          clang-19 llvm-19 libclang-rt-19-dev libamdhip64-dev rocm-device-libs)
 
 missing=()
 for p in "${packages[@]}"; do

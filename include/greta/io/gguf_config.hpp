@@ -23,6 +23,11 @@ inline std::string config_problem(const ModelConfig& c) {
     if (c.n_heads % c.n_kv_heads != 0)
         return "n_heads (" + s(c.n_heads) + ") is not a multiple of n_kv_heads (" + s(c.n_kv_heads) + ")";
     if (c.head_dim == 0 || c.head_dim % 2 != 0) return "head_dim (" + s(c.head_dim) + ") must be even and nonzero";
+    // q_dim() and kv_dim() are 32-bit products: a file claiming e.g. 2^29 + 8 heads of 8 wraps
+    // q_dim to 64, which then passes the weight-shape checks while the forward pass walks
+    // n_heads heads far outside its buffers (regression test: tests/reliability).
+    if (std::uint64_t(c.n_heads) * c.head_dim > std::numeric_limits<std::uint32_t>::max())
+        return "n_heads (" + s(c.n_heads) + ") x head_dim (" + s(c.head_dim) + ") overflows 32 bits";
     if (c.ffn_dim == 0) return "feed-forward width is 0";
     if (c.vocab_size == 0) return "vocabulary size is 0";
     if (c.max_context == 0) return "context length is 0";

@@ -27,7 +27,12 @@ inline nlohmann::json read_json_file(const std::filesystem::path& path) {
     if (!f) throw Error("cannot open file", {name, {}, {}});
     const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     try {
-        return nlohmann::json::parse(text);
+        // Bounded nesting: see json_max_depth.
+        return nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+            if (depth > json_max_depth)
+                throw Error("JSON nested deeper than " + std::to_string(json_max_depth) + " levels", {name, {}, {}});
+            return true;
+        });
     } catch (const nlohmann::json::parse_error& e) {
         throw Error("invalid JSON: " + detail::one_line(e.what()), {name, e.byte, {}});
     } catch (const nlohmann::json::exception& e) {

@@ -32,6 +32,11 @@ namespace greta::io {
 
 /// The reference implementation refuses headers above 100 MB; so do we.
 inline constexpr std::uint64_t safetensors_max_header = 100'000'000;
+/// Deepest JSON nesting accepted in a SafeTensors header or a config.json. nlohmann::json
+/// parses and destroys iteratively, but dump() and copies recurse once per level: a 200 kB
+/// header of nested arrays in "__metadata__" overflowed the stack (regression test:
+/// tests/reliability). Real headers nest 3 levels, config.json files about 4.
+inline constexpr int json_max_depth = 64;
 
 namespace detail {
 /// One-line form of a library message (JSON errors quote input, which may hold newlines).
@@ -115,6 +120,9 @@ private:
         try {
             header = nlohmann::json::parse(begin, begin + header_len,
                 [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+                    if (depth > json_max_depth)
+                        throw Error("JSON header nested deeper than " + std::to_string(json_max_depth) + " levels",
+                                    {name, 8, {}});
                     if (depth == 1 && event == nlohmann::json::parse_event_t::key && parsed.is_string() &&
                         !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
                         duplicate = parsed.get<std::string>();
