@@ -9436,13 +9436,20 @@ private:
             L.ffn_norm_off = off;
             off = align256(off + std::uint64_t(cfg_.dim) * 4);
         }
-        {  // Refuse before allocating or copying anything when the weights cannot fit.
+        {  // Refuse before allocating or copying anything when the weights or the KV cache cannot fit.
             std::size_t free_b = 0, total_b = 0;
-            if (gpu::vendor::mem_info(&free_b, &total_b) == gpu::success)
+            const std::uint64_t kv_bytes = std::uint64_t(cfg_.n_layers) * context_ * cfg_.kv_dim() * 4;  // K+V, FP16
+            if (gpu::vendor::mem_info(&free_b, &total_b) == gpu::success) {
                 check(off < free_b, [&] {
                     return "the model's weights need " + format_bytes(double(off)) + " of device memory, the device has " +
                            format_bytes(double(free_b)) + " free";
                 });
+                check(off + kv_bytes < free_b, [&] {
+                    return "the KV cache for a context of " + std::to_string(context_) + " positions needs " +
+                           format_bytes(double(kv_bytes)) + " beside " + format_bytes(double(off)) +
+                           " of weights, the device has " + format_bytes(double(free_b)) + " free; lower the context (-c)";
+                });
+            }
         }
         weights_ = gpu::DeviceBuffer(off, "allocate weights");
         auto* base = weights_.as<std::byte>();

@@ -125,3 +125,11 @@ TEST_CASE("--validate on a build without a GPU says so and exits 2", "[cli][vali
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, ContainsSubstring("needs a GPU"));
 }
+
+TEST_CASE("--profile on a build without a GPU says so and exits 2", "[cli][profile]") {
+    if (GRETA_GPU_BUILD) SKIP("GPU build: --profile is exercised on the device by scripts/verify_kpis.sh");
+    GRETA_SHARED_OR_SKIP(model, "models/stories260K-f32.gguf");
+    auto r = run_process(kInfer, {"--profile", "-m", model, "-n", "8"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, ContainsSubstring("needs a GPU"));
+}

@@ -197,3 +197,52 @@ TEST_CASE("the GPU captures per-layer hidden states for the parity validator", "
     gpu->forward(std::span<const std::int32_t>(prompt.data(), 1), 0, logits.data(), false);
     CHECK(gpu->decode_greedy(prompt[1], 1) >= 0);
 }
+
+TEST_CASE("a model or context larger than free device memory fails before any upload", "[gpu][backend][errors]") {
+    GRETA_GPU_OR_SKIP();
+    GRETA_SHARED_OR_SKIP(path, "models/synthetic-tiny-q4_k_m.gguf");
+    const auto file = io::open_model_file(path);
+    const auto w = model::bind_weights(file.config, file.rope_style, file.tensors, file.path);
+    const std::uint64_t free_before = greta_infer::gpu_free_bytes();
+    const std::uint64_t allocs_before = greta_infer::gpu_allocation_count();
+
+    // 2^31 positions of this model's KV cache: 2 layers x 128 x 2 (K, V) x 2 bytes x 2^31 = 2 TiB.
+    try {
+        greta_infer::make_gpu_backend(w, {.context = 1u << 31, .use_graph = true, .progress = false});
+        FAIL("a 2 TiB KV cache was accepted");
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("lower the context") != std::string::npos);
+    }
+
+    // Llama-2-70B shapes claimed in F32 (~276 GB); every view points at one small buffer, which the
+    // backend must never read: the size check comes before any allocation or copy.
+    std::vector<std::byte> small(4096);
+    model::ModelWeights huge;
+    huge.cfg = Llama2_70B::cfg;
+    auto view = [&](std::uint64_t cols, std::uint64_t rows) {
+        TensorView t;
+        t.type = DType::F32;
+        t.n_dims = rows > 1 ? 2 : 1;
+        t.ne = {cols, rows, 1, 1};
+        t.data = small.data();
+        t.n_bytes = cols * rows * 4;
+        return t;
+    };
+    const auto& c = huge.cfg;
+    huge.tok_embd = view(c.dim, c.vocab_size);
+    huge.output = view(c.dim, c.vocab_size);
+    huge.output_norm = view(c.dim, 1);
+    for (std::uint32_t l = 0; l < c.n_layers; ++l)
+        huge.layers.push_back({view(c.dim, 1), view(c.dim, c.q_dim()), view(c.dim, c.kv_dim()), view(c.dim, c.kv_dim()),
+                               view(c.q_dim(), c.dim), view(c.dim, 1), view(c.dim, c.ffn_dim), view(c.dim, c.ffn_dim),
+                               view(c.ffn_dim, c.dim)});
+    try {
+        greta_infer::make_gpu_backend(huge, {.context = 64, .use_graph = true, .progress = false});
+        FAIL("a 276 GB model was accepted");
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("weights need") != std::string::npos);
+    }
+    CHECK(greta_infer::gpu_allocation_count() == allocs_before);  // nothing allocated, nothing uploaded
+    const double free_drift = double(greta_infer::gpu_free_bytes()) - double(free_before);
+    CHECK(std::abs(free_drift) < 64.0 * 1024 * 1024);
+}
