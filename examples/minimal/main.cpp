@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
         auto engine = greta::runtime::Engine::open(options);
 
         const std::string prompt = argc > 2 ? argv[2] : "Once upon a time";
-        greta::runtime::GenerateOptions generate{.n_predict = 64};
+        greta::runtime::GenerateOptions generate;
+        generate.n_predict = 64;
         generate.sampling.temperature = 0.0f;  // greedy: the same text every run
 
         std::cout << prompt;

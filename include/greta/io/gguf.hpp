@@ -10,6 +10,7 @@
 /// is allocated, so no byte sequence can make the parser crash, hang or allocate more than a
 /// small multiple of the input size.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +40,11 @@ inline constexpr std::uint64_t gguf_default_alignment = 32;
 inline constexpr std::uint32_t gguf_max_dims = 4;
 /// Nested arrays deeper than this are rejected: recursion depth must not follow the input.
 inline constexpr int gguf_max_array_depth = 8;
+/// Most elements reserved up front for a count read from the file. A count is only known to
+/// fit the bytes that remain, and in a multi-GiB model file a corrupted one then asked for
+/// tens of GiB at once (std::bad_alloc, without the file's name: regression test in
+/// tests/reliability). Beyond this, vectors grow with the entries actually read.
+inline constexpr std::uint64_t gguf_max_reserve = 1u << 16;
 
 namespace detail {
 
@@ -130,13 +136,13 @@ inline GgufValue read_gguf_array(GgufCursor& in, int depth) {
                 count_at);
     if (elem == GgufType::String) {
         std::vector<std::string> strings;
-        strings.reserve(static_cast<std::size_t>(count));  // bounded by remaining / 8 above
+        strings.reserve(static_cast<std::size_t>(std::min(count, gguf_max_reserve)));
         for (std::uint64_t i = 0; i < count; ++i) strings.push_back(in.read_string("array string"));
         return GgufValue::string_array(std::move(strings));
     }
     if (elem == GgufType::Array) {
         std::vector<GgufValue> arrays;
-        arrays.reserve(static_cast<std::size_t>(count));
+        arrays.reserve(static_cast<std::size_t>(std::min(count, gguf_max_reserve)));
         for (std::uint64_t i = 0; i < count; ++i) arrays.push_back(read_gguf_array(in, depth + 1));
         return GgufValue::array_of_arrays(std::move(arrays));
     }
@@ -320,8 +326,8 @@ private:
                         std::to_string(in.remaining()) + " bytes remaining in the file (truncated or corrupt)",
                     counts_at);
 
-        metadata_.reserve(static_cast<std::size_t>(n_kv));
-        key_offsets_.reserve(static_cast<std::size_t>(n_kv));
+        metadata_.reserve(static_cast<std::size_t>(std::min(n_kv, gguf_max_reserve)));
+        key_offsets_.reserve(static_cast<std::size_t>(std::min(n_kv, gguf_max_reserve)));
         for (std::uint64_t i = 0; i < n_kv; ++i) {
             const std::uint64_t at = in.pos();
             in.set_context("metadata entry " + std::to_string(i));
@@ -346,7 +352,7 @@ private:
 
         // Tensor infos; offsets are validated once the data section's start is known.
         std::vector<std::uint64_t> offsets, info_offsets;
-        tensors_.reserve(static_cast<std::size_t>(n_tensors));
+        tensors_.reserve(static_cast<std::size_t>(std::min(n_tensors, gguf_max_reserve)));
         for (std::uint64_t i = 0; i < n_tensors; ++i) {
             const std::uint64_t at = in.pos();
             in.set_context("tensor " + std::to_string(i));

@@ -405,7 +405,7 @@ private:
     }
     static std::uint64_t gemv_bytes(const kernels::GemvArgs& a) {
         std::uint64_t b = 0;
-        for (int i = 0; i < a.n_seg; ++i) {
+        for (std::uint32_t i = 0; i < a.n_seg; ++i) {
             b += a.seg[i].w.layout.total_bytes();
             if (a.seg[i].epilogue == kernels::GemvEpilogue::SiluPair) b += a.seg[i].w2.layout.total_bytes();
         }
