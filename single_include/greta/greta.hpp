@@ -3253,6 +3253,7 @@ private:
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -3262,6 +3263,9 @@ namespace greta::io {
 /// Reads and parses a JSON file; errors name the file and the byte offset.
 inline nlohmann::json read_json_file(const std::filesystem::path& path) {
     const std::string name = path.string();
+    // Reading a directory through an ifstream throws std::ios_base::failure naming no file.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw Error("is a directory, not a JSON file", {name, {}, {}});
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error("cannot open file", {name, {}, {}});
     const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -4212,6 +4216,7 @@ private:
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <unordered_set>
 
 
@@ -4362,6 +4367,11 @@ inline Vocab vocab_from_sentencepiece_bytes(std::string_view bytes, const std::s
 
 /// Reads a SentencePiece .model file (see vocab_from_sentencepiece_bytes).
 inline Vocab vocab_from_sentencepiece_model(const std::filesystem::path& path) {
+    // An ifstream opens a directory, and reading it then throws std::ios_base::failure
+    // ("basic_filebuf::underflow ...: Is a directory"), whose message names no file.
+    std::error_code ec;
+    check(!std::filesystem::is_directory(path, ec), [] { return std::string("is a directory, not a SentencePiece model"); },
+          ErrorContext{path.string(), {}, {}});
     std::ifstream in(path, std::ios::binary);
     check(in.good(), [] { return std::string("cannot open SentencePiece model"); }, ErrorContext{path.string(), {}, {}});
     const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

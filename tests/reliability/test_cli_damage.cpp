@@ -196,6 +196,13 @@ TEST_CASE("CLI: damaged SafeTensors checkpoints are refused naming the file", "[
         write_file(dir / "config.json", text);
         check_refused(run_child(kInfer, gen_args(dir, tok)), config, size);
     }
+    {
+        INFO("config.json is a directory");
+        reset();
+        std::filesystem::remove(dir / "config.json");
+        std::filesystem::create_directories(dir / "config.json");
+        check_refused(run_child(kInfer, gen_args(dir, tok)), config, size);
+    }
     std::mt19937_64 rng(616);
     Tally tally;
     for (int i = 0; i < 16; ++i) {
@@ -262,6 +269,11 @@ TEST_CASE("CLI: a damaged --tokenizer .model is refused naming it", "[reliabilit
     }
     // A valid tokenizer of the wrong size for the model.
     check_refused(run_child(kInfer, gen_args(bin, llama2_tok)), llama2_tok.string(), good.size());
+    // Regression: a directory was read as a file and the std::ios_base::failure this throws
+    // ("basic_filebuf::underflow error reading the file: Is a directory") named no file.
+    const auto dir = scratch_dir() / "tokenizer-dir.model";
+    std::filesystem::create_directories(dir);
+    check_refused(run_child(kInfer, gen_args(bin, dir)), dir.string(), good.size());
 
     std::mt19937_64 rng(818);
     Tally tally;

@@ -105,3 +105,50 @@ TEST_CASE("regression: head count x head_dim overflowing 32 bits is refused befo
     REQUIRE(o.kind == LoadOutcome::Error);
     CHECK(o.message.find("overflows 32 bits") != std::string::npos);
 }
+
+TEST_CASE("regression: a corrupted count in a multi-GiB GGUF allocates for what is read, not what is claimed",
+          "[reliability][gguf]") {
+    // A 4 GiB file (sparse: no disk space used), the size of a 7B Q4 model, whose header claims
+    // as many entries as could fit. The reader reserved vectors for the claimed count: 52 GB
+    // for the metadata, 11 GB for the tensor table, 16 GB for a string array: std::bad_alloc,
+    // which greta_infer printed without the file's name.
+    const std::uint64_t size = std::uint64_t(4) << 30;
+    auto sparse_gguf = [&](const std::string& name, std::uint64_t n_tensors, std::uint64_t n_kv, const Bytes& after) {
+        Bytes head(24);
+        const std::uint32_t magic = io::gguf_magic, version = 3;
+        std::memcpy(head.data(), &magic, 4);
+        std::memcpy(head.data() + 4, &version, 4);
+        std::memcpy(head.data() + 8, &n_tensors, 8);
+        std::memcpy(head.data() + 16, &n_kv, 8);
+        head.insert(head.end(), after.begin(), after.end());
+        const auto path = scratch_dir() / name;
+        write_file(path, head);
+        std::filesystem::resize_file(path, size);
+        return path;
+    };
+    // One metadata entry "k": an array of strings claiming every remaining 8 bytes, whose first
+    // string then claims more bytes than exist.
+    Bytes string_array(8 + 1 + 4 + 4 + 8 + 8);
+    const std::uint64_t key_len = 1, huge = ~std::uint64_t(0);
+    const std::uint32_t array_type = 9, string_type = 8;
+    const std::uint64_t count = (size - 24 - string_array.size() + 8) / 8;
+    std::memcpy(string_array.data(), &key_len, 8);
+    string_array[8] = std::byte{'k'};
+    std::memcpy(string_array.data() + 9, &array_type, 4);
+    std::memcpy(string_array.data() + 13, &string_type, 4);
+    std::memcpy(string_array.data() + 17, &count, 8);
+    std::memcpy(string_array.data() + 25, &huge, 8);  // the first string's length
+    const std::pair<std::string, std::filesystem::path> cases[] = {
+        {"metadata count", sparse_gguf("huge-kv.gguf", 0, (size - 24) / 13, {})},
+        {"tensor count", sparse_gguf("huge-tensors.gguf", (size - 24) / 32, 0, {})},
+        {"string array length", sparse_gguf("huge-strings.gguf", 0, 1, string_array)},
+    };
+    for (const auto& [what, path] : cases) {
+        // A fixed 64 MiB limit: the claimed counts are all the file could hold, so the usual
+        // 4x-the-input bound would not notice.
+        const auto o = guarded_load(what, 0, [&] { (void)io::GgufFile::open(path); });
+        check_outcome(o, what, 0, path.string());
+        CHECK(o.kind == LoadOutcome::Error);
+        std::filesystem::remove(path);
+    }
+}

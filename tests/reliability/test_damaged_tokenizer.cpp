@@ -6,6 +6,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <chrono>
 #include <random>
 
 #include "damage_util.hpp"
@@ -73,4 +74,36 @@ TEST_CASE("vocabulary-only GGUF with its tokenizer arrays corrupted", "[reliabil
     tally.print("llama2-vocab.gguf metadata corrupted");
     CHECK(tally.errors > 0);
     CHECK(tally.loaded > 0);
+}
+
+TEST_CASE("regression: a very long user-defined piece does not make encoding cubic", "[reliability][tokenizer]") {
+    // A hostile vocabulary: one 100 kB user-defined piece. Matching user-defined pieces looked
+    // up every prefix length in a hash set (O(L^2) per text position): a 10 kB prompt took 25 s.
+    tokenizer::Vocab v;
+    auto add = [&](std::string piece, tokenizer::TokenType type) {
+        v.tokens.push_back(std::move(piece));
+        v.scores.push_back(0.0f);
+        v.types.push_back(type);
+    };
+    add("<unk>", tokenizer::TokenType::Unknown);
+    add("<s>", tokenizer::TokenType::Control);
+    add("</s>", tokenizer::TokenType::Control);
+    add("a", tokenizer::TokenType::Normal);
+    add("\xE2\x96\x81", tokenizer::TokenType::Normal);
+    add(std::string(100000, 'a') + "b", tokenizer::TokenType::UserDefined);  // never quite matches
+    add("<|x|>", tokenizer::TokenType::UserDefined);
+    add("<|x|>y", tokenizer::TokenType::UserDefined);                        // longest match wins
+    const tokenizer::Tokenizer tok(v);
+
+    const std::string text(10000, 'a');
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto ids = tok.encode(text, true);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(ids.size() == 1 + 1 + text.size());  // BOS, "▁", then one "a" per byte
+    CHECK(seconds < 5.0);                      // ~0.1 s under ASan; the quadratic search took minutes
+
+    // Matching is unchanged: the longest user-defined piece at a position, taken whole.
+    const auto mixed = tok.encode("a<|x|>ya<|x|>", false);
+    CHECK(mixed == std::vector<std::int32_t>{4, 3, 7, 3, 6});
+    CHECK(tok.decode(tok.encode(std::string(100000, 'a') + "b", false)).size() == 100002);  // " " + piece
 }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,9 @@ namespace greta::io {
 /// Reads and parses a JSON file; errors name the file and the byte offset.
 inline nlohmann::json read_json_file(const std::filesystem::path& path) {
     const std::string name = path.string();
+    // Reading a directory through an ifstream throws std::ios_base::failure naming no file.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw Error("is a directory, not a JSON file", {name, {}, {}});
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error("cannot open file", {name, {}, {}});
     const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

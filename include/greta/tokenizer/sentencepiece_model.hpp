@@ -8,6 +8,7 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <unordered_set>
 
 #include <greta/core/error.hpp>
@@ -161,6 +162,11 @@ inline Vocab vocab_from_sentencepiece_bytes(std::string_view bytes, const std::s
 
 /// Reads a SentencePiece .model file (see vocab_from_sentencepiece_bytes).
 inline Vocab vocab_from_sentencepiece_model(const std::filesystem::path& path) {
+    // An ifstream opens a directory, and reading it then throws std::ios_base::failure
+    // ("basic_filebuf::underflow ...: Is a directory"), whose message names no file.
+    std::error_code ec;
+    check(!std::filesystem::is_directory(path, ec), [] { return std::string("is a directory, not a SentencePiece model"); },
+          ErrorContext{path.string(), {}, {}});
     std::ifstream in(path, std::ios::binary);
     check(in.good(), [] { return std::string("cannot open SentencePiece model"); }, ErrorContext{path.string(), {}, {}});
     const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
