@@ -23,6 +23,7 @@ struct BenchResult {
     std::string test;
     int n_tokens = 0;
     double mean_tps = 0, sd_tps = 0;
+    double mean_ms = 0;  ///< wall time of one run (ppN: the prompt's time to first token)
 };
 
 /// Bytes of weights one decode step reads: every matrix once, the embedding only one row.
@@ -52,6 +53,7 @@ inline BenchResult summarize(std::string test, int n, const std::vector<double>&
     BenchResult r{std::move(test), n, 0, 0};
     std::vector<double> tps;
     for (double s : seconds) tps.push_back(n / s);
+    for (double s : seconds) r.mean_ms += 1e3 * s / double(seconds.size());
     for (double v : tps) r.mean_tps += v;
     r.mean_tps /= double(tps.size());
     for (double v : tps) r.sd_tps += (v - r.mean_tps) * (v - r.mean_tps);
@@ -117,6 +119,7 @@ inline int run_bench(const Options& o, const greta::runtime::BackendFactory& fac
                         "\"test\": \"%s\", \"tokens_per_s\": %.2f, \"sd\": %.2f",
                         src.name().c_str(), size_gib, params_b, backend_name.c_str(), r.test.c_str(), r.mean_tps,
                         r.sd_tps);
+            if (!tg) std::printf(", \"ttft_ms\": %.2f", r.mean_ms);
             if (tg && hbm_gbs > 0)
                 std::printf(", \"weight_gb_per_s\": %.1f, \"hbm_gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f",
                             r.mean_tps * bytes_per_token / 1e9, hbm_gbs, r.mean_tps * bytes_per_token / 1e9 / hbm_gbs);
@@ -132,6 +135,10 @@ inline int run_bench(const Options& o, const greta::runtime::BackendFactory& fac
     for (const auto& r : results)
         std::printf("| %s | %s | %s | %s | %s | %.2f ± %.2f |\n", src.name().c_str(), size_text.c_str(),
                     params_text.c_str(), backend_name.c_str(), r.test.c_str(), r.mean_tps, r.sd_tps);
+    for (const auto& r : results)
+        if (r.test.rfind("pp", 0) == 0)
+            std::printf("\n%s: time to first token %.2f ms (the prompt's forward pass and its last logits)\n",
+                        r.test.c_str(), r.mean_ms);
     if (hbm_gbs > 0) {
         for (const auto& r : results) {
             if (r.test.rfind("tg", 0) != 0) continue;

@@ -36,6 +36,7 @@ std::unique_ptr<greta::model::Backend> make_gpu_backend(const greta::model::Mode
     o.progress = options.progress;
     o.overlap_launches = options.overlap_launches;
     o.profile = options.profile;
+    if (options.prefill_min_tokens >= 0) o.prefill_min_tokens = std::uint32_t(options.prefill_min_tokens);
     return std::make_unique<greta::model::GpuBackend<Target>>(weights, o);
 }
 

@@ -20,6 +20,9 @@ struct GpuOptions {
     bool overlap_launches = true;
     /// Time every launch of the decode step (read with gpu_profile()).
     bool profile = false;
+    /// Prompts of at least this many tokens use the matrix-core prefill path (0: never);
+    /// negative keeps the backend's default.
+    int prefill_min_tokens = -1;
 };
 
 /// One launch kind of the decode step, per step, averaged over the steps run so far.

@@ -37,8 +37,10 @@ runtime::BackendFactory choose_backend(const greta_infer::Options& o) {
         throw Error("--backend gpu: this greta_infer was built without GPU support (rebuild with -Dgpu=cuda)");
     if (!greta_infer::gpu_present()) throw Error("--backend gpu: no GPU device found");
     const bool graph = !o.no_graph;
-    return [graph](const model::ModelWeights& w, std::uint32_t ctx) {
-        return greta_infer::make_gpu_backend(w, {.context = ctx, .use_graph = graph, .progress = true});
+    const int prefill_min = o.prefill_min_tokens;
+    return [graph, prefill_min](const model::ModelWeights& w, std::uint32_t ctx) {
+        return greta_infer::make_gpu_backend(
+            w, {.context = ctx, .use_graph = graph, .progress = true, .prefill_min_tokens = prefill_min});
     };
 }
 

@@ -23,6 +23,7 @@ struct Options {
     greta::sampling::SamplingParams sampling{};
     std::vector<std::string> stop;
     bool no_bos = false, info = false, tokenize = false, no_graph = false;
+    int prefill_min_tokens = -1;  ///< --prefill-min (-1: the backend's default)
     // Benchmark mode.
     bool bench = false, json = false;
     std::string synthetic, quant = "q4_k_m";
@@ -61,6 +62,9 @@ inline void add_options(CLI::App& app, Options& o) {
     app.add_flag("--info", o.info, "print the model's metadata, preset and tensors, then exit");
     app.add_flag("--tokenize", o.tokenize, "print the prompt's token ids, then exit");
     app.add_flag("--no-graph", o.no_graph, "GPU: launch kernels one by one instead of replaying a graph");
+    app.add_option("--prefill-min", o.prefill_min_tokens,
+                   "GPU: prompts of at least N tokens use the matrix-core prefill (0: token by token; default: the backend's)")
+        ->check(CLI::NonNegativeNumber);
     app.add_flag("--bench", o.bench, "benchmark prompt processing and generation (llama-bench style)");
     app.add_flag("--json", o.json, "benchmark: print JSON instead of a markdown table");
     app.add_option("--synthetic", o.synthetic, "use a synthetic model of a preset's shapes (llama2-7b)");

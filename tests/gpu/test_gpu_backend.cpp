@@ -8,6 +8,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -86,6 +87,92 @@ TEST_CASE("GPU logits and greedy ids match the CPU reference on every shared mod
     INFO(name << ": worst logits error " << rep.worst_error << ", first greedy divergence at step " << rep.first_divergence);
     CHECK(rep.worst_error <= 1e-2);
     CHECK(rep.first_divergence == -1);
+}
+
+namespace {
+
+/// Logits of every position of `prompt`, fed in two calls (the second at position `split`, so
+/// the prefill path also runs after cached positions).
+std::vector<float> all_logits(model::Backend& b, const std::vector<std::int32_t>& prompt, std::size_t split) {
+    const std::size_t V = b.config().vocab_size;
+    std::vector<float> out(prompt.size() * V);
+    b.forward(std::span<const std::int32_t>(prompt.data(), split), 0, out.data(), true);
+    b.forward(std::span<const std::int32_t>(prompt.data() + split, prompt.size() - split), std::uint32_t(split),
+              out.data() + split * V, true);
+    return out;
+}
+
+struct PrefillReport {
+    double worst_error = 0;
+    int argmax_mismatches = 0;
+};
+
+PrefillReport compare_prefill_with_decode(const model::ModelWeights& w, std::uint32_t ctx,
+                                          const std::vector<std::int32_t>& prompt, std::size_t split) {
+    auto prefill = greta_infer::make_gpu_backend(w, {.context = ctx, .progress = false, .prefill_min_tokens = 1});
+    auto decode = greta_infer::make_gpu_backend(w, {.context = ctx, .progress = false, .prefill_min_tokens = 0});
+    const auto a = all_logits(*prefill, prompt, split), b = all_logits(*decode, prompt, split);
+    const std::size_t V = w.cfg.vocab_size;
+    PrefillReport rep;
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+        const std::vector<float> pa(a.begin() + std::ptrdiff_t(i * V), a.begin() + std::ptrdiff_t((i + 1) * V));
+        const std::vector<float> pb(b.begin() + std::ptrdiff_t(i * V), b.begin() + std::ptrdiff_t((i + 1) * V));
+        rep.worst_error = std::max(rep.worst_error, test::row_relative_error(pa, pb));
+        rep.argmax_mismatches += test::argmax(pa) != test::argmax(pb);
+    }
+    return rep;
+}
+
+/// The fixture prompt, extended with ids spread over the vocabulary to `n` tokens.
+std::vector<std::int32_t> long_prompt(const std::string& stem, std::uint32_t vocab, std::size_t n) {
+    auto p = prompt_for(stem, 1);
+    for (std::uint32_t i = 0; p.size() < n; ++i) p.push_back(std::int32_t(3 + (i * 7919u) % (vocab - 3)));
+    p.resize(n);
+    return p;
+}
+
+}  // namespace
+
+// Prefill (GEMM + flash attention) against the same model evaluated token by token through the
+// decode path: both keep an fp16 KV cache; the GEMM also rounds weights to fp16, so 1e-2.
+TEST_CASE("prefill logits match token-by-token decode at every position on every shared model",
+          "[gpu][backend][prefill]") {
+    GRETA_GPU_OR_SKIP();
+    const std::string name = GENERATE(std::string("stories260K-f32.gguf"), std::string("stories260K.bin"),
+                                      std::string("llama2-tiny-random-f16.gguf"), std::string("synthetic-tiny-f16.gguf"),
+                                      std::string("synthetic-tiny-q8_0.gguf"), std::string("synthetic-tiny-q6_k.gguf"),
+                                      std::string("synthetic-tiny-q4_k_m.gguf"));
+    GRETA_SHARED_OR_SKIP(path, "models/" + name);
+    const auto file = io::open_model_file(path);
+    const auto w = model::bind_weights(file.config, file.rope_style, file.tensors, file.path);
+    const std::uint32_t ctx = std::min<std::uint32_t>(128, w.cfg.max_context);
+    const auto prompt = long_prompt(name.substr(0, name.rfind('.')), w.cfg.vocab_size, ctx - 8);
+    const auto rep = compare_prefill_with_decode(w, ctx, prompt, 37);
+    INFO(name << ": " << prompt.size() << " positions, worst logits error " << rep.worst_error << ", argmax mismatches "
+              << rep.argmax_mismatches);
+    CHECK(rep.worst_error <= 1e-2);
+    CHECK(rep.argmax_mismatches == 0);
+}
+
+TEST_CASE("a prompt longer than one prefill chunk, and rotate-half RoPE, match token-by-token decode",
+          "[gpu][backend][prefill]") {
+    GRETA_GPU_OR_SKIP();
+    SECTION("600 tokens: two chunks of the prefill workspace") {
+        const auto m = model::make_synthetic("tiny", "q4_k_m", 21);
+        const auto prompt = long_prompt("none", m.weights.cfg.vocab_size, 600);
+        const auto rep = compare_prefill_with_decode(m.weights, 640, prompt, 5);
+        INFO("worst logits error " << rep.worst_error << ", argmax mismatches " << rep.argmax_mismatches);
+        CHECK(rep.worst_error <= 1e-2);
+        CHECK(rep.argmax_mismatches == 0);
+    }
+    SECTION("rotate-half (SafeTensors) q/k row order") {
+        auto m = model::make_synthetic("tiny", "q6_k", 22);
+        m.weights.rope_style = RopeStyle::RotateHalf;
+        const auto prompt = long_prompt("none", m.weights.cfg.vocab_size, 90);
+        const auto rep = compare_prefill_with_decode(m.weights, 96, prompt, 40);
+        CHECK(rep.worst_error <= 1e-2);
+        CHECK(rep.argmax_mismatches == 0);
+    }
 }
 
 TEST_CASE("decode_greedy returns the argmax of forward's logits, with and without the graph", "[gpu][backend]") {

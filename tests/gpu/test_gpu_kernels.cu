@@ -579,3 +579,270 @@ TEST_CASE("standalone RMSNorm matches the FP64 formula", "[gpu][rmsnorm]") {
     for (std::uint32_t i = 0; i < N; ++i) ref[i] = x[i] * sc * w[i];
     CHECK(max_rel_error(download<float>(dy, N), ref) <= 1e-6);
 }
+
+// ---- prefill: matrix-core GEMM and causal attention ----
+// Tolerances: the GEMM rounds the packed activations and the scaled weights to fp16 (2^-11
+// relative each) and sums in FP32: max |err| <= 4e-3 * max |ref|. The tensor-core attention
+// rounds the scaled queries and the probabilities to fp16: 4e-3; the generic one is FP32: 2e-5.
+namespace {
+
+/// Y (M x rows) = W x_m for every row x_m of X, from reference_gemv.
+std::vector<double> reference_gemm(const HostMatrix& w, const std::vector<float>& x, std::uint32_t m,
+                                   const std::vector<float>* norm) {
+    std::vector<double> y(std::size_t(m) * w.rows);
+    for (std::uint32_t i = 0; i < m; ++i) {
+        const std::vector<float> row(x.begin() + std::ptrdiff_t(i) * w.cols, x.begin() + std::ptrdiff_t(i + 1) * w.cols);
+        const auto r = reference_gemv(w, row, norm);
+        std::copy(r.begin(), r.end(), y.begin() + std::ptrdiff_t(i) * w.rows);
+    }
+    return y;
+}
+
+/// X packed for format T on the device.
+template <DType T>
+gpu::DeviceBuffer pack_on_device(const gpu::Stream& s, const gpu::DeviceBuffer& x, std::uint32_t m, std::uint32_t k,
+                                 const float* norm) {
+    gpu::DeviceBuffer packed(std::size_t(m) * kernels::packed_row_halves(k) * 2);
+    kernels::PackArgs p;
+    p.x = x.as<const float>();
+    p.x_stride = k;
+    p.k = k;
+    p.norm = norm;
+    p.out = packed.as<std::uint16_t>();
+    kernels::pack_activations_launch<Arch, T>(s, p, m);
+    return packed;
+}
+
+template <DType T>
+void check_gemm(std::uint32_t m, std::uint32_t rows, std::uint32_t cols, bool with_norm) {
+    const HostMatrix w = random_matrix(T, rows, cols, 7000 + rows + cols);
+    const DevMatrix dw = to_device(w);
+    const auto x = random_vector(std::size_t(m) * cols, m * 13 + cols, -2.0f, 2.0f);
+    const auto g = random_vector(cols, 6, 0.5f, 1.5f);
+    auto dx = upload(x), dg = upload(g);
+    gpu::Stream s;
+    gpu::DeviceBuffer packed = pack_on_device<T>(s, dx, m, cols, with_norm ? dg.as<const float>() : nullptr);
+    gpu::DeviceBuffer dy(std::size_t(m) * rows * 4);
+    kernels::GemmArgs a;
+    a.x = packed.as<const std::uint16_t>();
+    a.m = m;
+    a.w = dw.dev();
+    a.out = dy.as<float>();
+    a.out_stride = rows;
+    kernels::gemm_launch<Arch, T>(s, a);
+    s.synchronize();
+    const auto y = download<float>(dy, std::size_t(m) * rows);
+    INFO(dtype_name(T) << " M " << m << " rows " << rows << " K " << cols << " norm " << with_norm);
+    CHECK(max_rel_error(y, reference_gemm(w, x, m, with_norm ? &g : nullptr)) <= 4e-3);
+}
+
+}  // namespace
+
+TEST_CASE("packed activations: every source index once per super-block, zeros past K", "[gpu][gemm][layout]") {
+    for (std::uint32_t p0 = 0; p0 < 512; p0 += 256) {
+        std::set<std::uint32_t> q4, q6, q8, f16;
+        for (std::uint32_t p = p0; p < p0 + 256; ++p) {
+            q4.insert(kernels::packed_source_index<Arch, DType::Q4_K>(p));
+            q6.insert(kernels::packed_source_index<Arch, DType::Q6_K>(p));
+            q8.insert(kernels::packed_source_index<Arch, DType::Q8_0>(p));
+            f16.insert(kernels::packed_source_index<Arch, DType::F16>(p));
+        }
+        for (const auto* s : {&q4, &q6, &q8, &f16}) {
+            CHECK(s->size() == 256u);
+            CHECK(*s->begin() == p0);
+            CHECK(*s->rbegin() == p0 + 255);
+        }
+    }
+    CHECK(kernels::packed_row_halves(96) == 256u);
+    CHECK(kernels::packed_row_halves(4096) == 4096u);
+}
+
+TEST_CASE("prefill GEMM matches an FP64 reference for every format, ragged shapes included", "[gpu][gemm]") {
+    GRETA_GPU_OR_SKIP();
+    const bool norm = GENERATE(false, true);
+    check_gemm<DType::Q4_K>(1, 300, 512, norm);
+    check_gemm<DType::Q4_K>(37, 130, 768, norm);    // 3 super-blocks: odd for the double buffer
+    check_gemm<DType::Q4_K>(200, 257, 2816, norm);  // M and N past whole tiles
+    check_gemm<DType::Q6_K>(129, 300, 768, norm);
+    check_gemm<DType::Q6_K>(5, 40, 256, norm);
+    check_gemm<DType::Q8_0>(64, 130, 512, norm);
+    check_gemm<DType::Q8_0>(33, 33, 96, norm);  // K not a multiple of 256
+    check_gemm<DType::F16>(100, 300, 300, norm);
+    check_gemm<DType::F16>(17, 17, 8, norm);
+    check_gemm<DType::BF16>(50, 64, 256, norm);
+    check_gemm<DType::F32>(70, 70, 172, norm);
+}
+
+TEST_CASE("prefill GEMM epilogues: residual add, SwiGLU, RoPE into q and the caches", "[gpu][gemm]") {
+    GRETA_GPU_OR_SKIP();
+    constexpr std::uint32_t K = 512, M = 150, R = 200;
+    const auto x = random_vector(std::size_t(M) * K, 61, -2.0f, 2.0f), nw = random_vector(K, 62, 0.5f, 1.5f);
+    auto dx = upload(x), dn = upload(nw);
+    gpu::Stream s;
+    auto packed = pack_on_device<DType::Q4_K>(s, dx, M, K, dn.as<const float>());
+    const HostMatrix gate = random_matrix(DType::Q4_K, R, K, 63), up = random_matrix(DType::Q4_K, R, K, 64);
+    const DevMatrix dgate = to_device(gate), dup = to_device(up);
+    const auto rg = reference_gemm(gate, x, M, &nw), ru = reference_gemm(up, x, M, &nw);
+    auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+    kernels::GemmArgs base;
+    base.x = packed.as<const std::uint16_t>();
+    base.m = M;
+    base.out_stride = R;
+
+    SECTION("Add") {
+        const auto init = random_vector(std::size_t(M) * R, 65);
+        auto dy = upload(init);
+        kernels::GemmArgs a = base;
+        a.w = dgate.dev();
+        a.epilogue = kernels::GemmEpilogue::Add;
+        a.out = dy.as<float>();
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, a);
+        std::vector<double> ref(rg.size());
+        for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = init[i] + rg[i];
+        CHECK(max_rel_error(download<float>(dy, ref.size()), ref) <= 4e-3);
+    }
+    SECTION("SiluPair in one launch, and gate + MulSilu in two") {
+        std::vector<double> ref(rg.size());
+        for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = silu(rg[i]) * ru[i];
+        gpu::DeviceBuffer dh(ref.size() * 4), dtmp(ref.size() * 4);
+        kernels::GemmArgs a = base;
+        a.w = dgate.dev();
+        a.w2 = dup.dev();
+        a.epilogue = kernels::GemmEpilogue::SiluPair;
+        a.out = dh.as<float>();
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, a);
+        CHECK(max_rel_error(download<float>(dh, ref.size()), ref) <= 4e-3);
+
+        kernels::GemmArgs g = base;
+        g.w = dgate.dev();
+        g.out = dtmp.as<float>();
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, g);
+        kernels::GemmArgs u = base;
+        u.w = dup.dev();
+        u.epilogue = kernels::GemmEpilogue::MulSilu;
+        u.other = dtmp.as<const float>();
+        u.out = dh.as<float>();
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, u);
+        CHECK(max_rel_error(download<float>(dh, ref.size()), ref) <= 4e-3);
+    }
+    SECTION("RoPE: q rotated by pos0 + m, k and v written to the cache at pos0 + m only") {
+        constexpr std::uint32_t HD = 64, KVD = 128, POS0 = 21, CTX = POS0 + M + 9;
+        const HostMatrix wk = random_matrix(DType::Q4_K, KVD, K, 66), wv = random_matrix(DType::Q4_K, KVD, K, 67);
+        const DevMatrix dk = to_device(wk), dv = to_device(wv);
+        const auto table = kernels::rope_table(CTX, HD, 10000.0f);
+        auto drope = upload(table);
+        gpu::DeviceBuffer q(std::size_t(M) * R * 4), kc(std::size_t(CTX) * KVD * 2), vc(std::size_t(CTX) * KVD * 2);
+        gpu::check(gpu::vendor::memset_async(kc.data(), 0, kc.size(), nullptr), "clear");
+        gpu::check(gpu::vendor::memset_async(vc.data(), 0, vc.size(), nullptr), "clear");
+        kernels::GemmArgs a = base;
+        a.rope = drope.as<const float2>();
+        a.head_dim = HD;
+        a.pos0 = POS0;
+        // R = 200 query rows: not a whole number of heads is fine for the kernel (pairs are).
+        a.w = dgate.dev();
+        a.epilogue = kernels::GemmEpilogue::RopeStore;
+        a.out = q.as<float>();
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, a);
+        a.w = dk.dev();
+        a.epilogue = kernels::GemmEpilogue::RopeToCache;
+        a.out = nullptr;
+        a.cache = kc.as<std::uint16_t>();
+        a.cache_stride = KVD;
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, a);
+        a.w = dv.dev();
+        a.epilogue = kernels::GemmEpilogue::ToCache;
+        a.cache = vc.as<std::uint16_t>();
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, a);
+
+        auto rope = [&](std::vector<double> v, std::uint32_t width) {
+            for (std::size_t i = 0; i + 1 < v.size(); i += 2) {
+                const std::uint32_t pos = POS0 + std::uint32_t(i / width);
+                const std::size_t pair = ((i % width) % HD) / 2;
+                const double ang = pos * std::pow(10000.0, -2.0 * double(pair) / HD);
+                const double x0 = v[i], x1 = v[i + 1];
+                v[i] = x0 * std::cos(ang) - x1 * std::sin(ang);
+                v[i + 1] = x0 * std::sin(ang) + x1 * std::cos(ang);
+            }
+            return v;
+        };
+        CHECK(max_rel_error(download<float>(q, std::size_t(M) * R), rope(rg, R)) <= 4e-3);
+        const auto rk = rope(reference_gemm(wk, x, M, &nw), KVD), rv = reference_gemm(wv, x, M, &nw);
+        const auto kh = download<std::uint16_t>(kc, std::size_t(CTX) * KVD), vh = download<std::uint16_t>(vc, std::size_t(CTX) * KVD);
+        std::vector<float> kg(std::size_t(M) * KVD), vg(std::size_t(M) * KVD);
+        for (std::size_t i = 0; i < kg.size(); ++i) {
+            kg[i] = fp16_to_f32(kh[POS0 * KVD + i]);
+            vg[i] = fp16_to_f32(vh[POS0 * KVD + i]);
+        }
+        CHECK(max_rel_error(kg, rk) <= 5e-3);  // plus fp16 storage rounding
+        CHECK(max_rel_error(vg, rv) <= 5e-3);
+        bool others_untouched = true;
+        for (std::uint32_t p = 0; p < CTX; ++p)
+            for (std::uint32_t i = 0; i < KVD && (p < POS0 || p >= POS0 + M); ++i)
+                others_untouched &= kh[p * KVD + i] == 0 && vh[p * KVD + i] == 0;
+        CHECK(others_untouched);
+    }
+}
+
+TEST_CASE("prefill attention matches an FP64 causal reference (GQA, a chunk after cached positions)",
+          "[gpu][attention][prefill]") {
+    GRETA_GPU_OR_SKIP();
+    auto run = [&]<int HD>(std::uint32_t m, std::uint32_t pos0) {
+        constexpr std::uint32_t NH = 8, NKV = 2;
+        const std::uint32_t kvd = NKV * HD, qd = NH * HD, ctx = pos0 + m + 70;
+        const std::vector<float> q = random_vector(std::size_t(m) * qd, 91 + m + pos0, -1.5f, 1.5f);
+        std::vector<std::uint16_t> kh(std::size_t(ctx) * kvd), vh(std::size_t(ctx) * kvd);
+        model::synthetic::Rng rng(HD, m, pos0);
+        for (std::size_t i = 0; i < kh.size(); ++i) {
+            // Positions past the chunk hold garbage (NaN) that the kernel must never use.
+            const bool live = i < std::size_t(pos0 + m) * kvd;
+            kh[i] = live ? f32_to_fp16(2.0f * rng.uniform() - 1.0f) : 0x7E00;
+            vh[i] = live ? f32_to_fp16(2.0f * rng.uniform() - 1.0f) : 0x7E00;
+        }
+        gpu::DeviceBuffer dq = upload(q), dk = upload(kh), dv = upload(vh), out(std::size_t(m) * qd * 4);
+        kernels::PrefillAttentionArgs a;
+        a.q = dq.as<const float>();
+        a.q_stride = qd;
+        a.k_cache = dk.as<const std::uint16_t>();
+        a.v_cache = dv.as<const std::uint16_t>();
+        a.out = out.as<float>();
+        a.m = m;
+        a.pos0 = pos0;
+        a.n_heads = NH;
+        a.n_kv_heads = NKV;
+        a.kv_stride = kvd;
+        a.scale = 1.0f / std::sqrt(float(HD));
+        gpu::Stream s;
+        kernels::prefill_attention_launch<Arch, HD>(s, a);
+        const auto got = download<float>(out, std::size_t(m) * qd);
+        std::vector<double> ref(got.size());
+        for (std::uint32_t i = 0; i < m; ++i)
+            for (std::uint32_t h = 0; h < NH; ++h) {
+                const std::uint32_t kv = h / (NH / NKV), n = pos0 + i + 1;
+                std::vector<double> sc(n);
+                double mx = -INFINITY;
+                for (std::uint32_t t = 0; t < n; ++t) {
+                    double d = 0;
+                    for (int e = 0; e < HD; ++e)
+                        d += double(q[std::size_t(i) * qd + h * HD + e]) * fp16_to_f32(kh[std::size_t(t) * kvd + kv * HD + e]);
+                    sc[t] = d / std::sqrt(double(HD));
+                    mx = std::max(mx, sc[t]);
+                }
+                double l = 0;
+                for (auto& v : sc) l += (v = std::exp(v - mx));
+                for (int e = 0; e < HD; ++e) {
+                    double o = 0;
+                    for (std::uint32_t t = 0; t < n; ++t) o += sc[t] * fp16_to_f32(vh[std::size_t(t) * kvd + kv * HD + e]);
+                    ref[std::size_t(i) * qd + h * HD + e] = o / l;
+                }
+            }
+        INFO("head_dim " << HD << " M " << m << " pos0 " << pos0);
+        CHECK(max_rel_error(got, ref) <= (kernels::flash_prefill_mma<Arch, HD> ? 4e-3 : 2e-5));
+    };
+    run.operator()<128>(100, 37);
+    run.operator()<128>(64, 0);
+    run.operator()<128>(1, 300);
+    run.operator()<64>(130, 0);
+    run.operator()<64>(33, 200);
+    run.operator()<8>(20, 5);
+    run.operator()<8>(300, 0);  // more keys than one tile of the generic kernel
+}

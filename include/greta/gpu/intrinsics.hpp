@@ -161,6 +161,39 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void cp_async_wait() {
 #endif
 }
 
+/// Staged copies global -> shared with one spelling on every target: asynchronous (cp.async)
+/// on Hopper, a plain 16/4-byte load and store elsewhere (commit and wait are then no-ops, and
+/// the copy is complete when the call returns). `zero` fills the destination with zeros instead
+/// of reading (rows past the end of a tile).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_copy16(void* smem, const void* gmem, bool zero = false) {
+#if defined(GRETA_ARCH_SM90)
+    const unsigned s = unsigned(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(zero ? 0 : 16) : "memory");
+#else
+    *static_cast<uint4*>(smem) = zero ? make_uint4(0, 0, 0, 0) : *static_cast<const uint4*>(gmem);
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_copy4(void* smem, const void* gmem) {
+#if defined(GRETA_ARCH_SM90)
+    const unsigned s = unsigned(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(gmem) : "memory");
+#else
+    *static_cast<std::uint32_t*>(smem) = *static_cast<const std::uint32_t*>(gmem);
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_commit() {
+#if defined(GRETA_ARCH_SM90)
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+/// Waits until at most `Pending` of this thread's staged groups are still in flight.
+template <int Pending>
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_wait() {
+#if defined(GRETA_ARCH_SM90)
+    asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
+#endif
+}
+
 /// Device time in nanoseconds (a global clock, comparable across SMs); 0 where unavailable.
 GRETA_DEVICE GRETA_ALWAYS_INLINE unsigned long long global_time_ns() {
 #if defined(GRETA_ARCH_SM90)

@@ -29,7 +29,9 @@ struct EmbedKernel {
         gpu::wait_for_producers();
         trace.mark(gpu::KernelTrace::Waited);
         const MatrixLayout L = m.layout;
-        if (token) row = std::uint32_t(*token);
+        // Several tokens (prefill): block row y embeds token[y] into out + y * K.
+        out += std::uint64_t(blockIdx.y) * L.k;
+        if (token) row = std::uint32_t(token[blockIdx.y]);
         if (row >= L.rows) return;  // the generator validates ids; never read out of bounds
         const std::uint32_t work = L.nsb * kSbLanes;
         for (std::uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < work; i += gridDim.x * blockDim.x) {
@@ -68,6 +70,17 @@ void embed_launch(const gpu::Stream& stream, const DeviceMatrix& m, const std::i
     cfg.grid = dim3((work + cfg.block.x - 1) / cfg.block.x);
     cfg.overlap_previous = overlap_previous;
     gpu::launch<EmbedKernel<Arch, T>>("embedding", stream, cfg, m, token, row, out, trace);
+}
+/// out[i][k] = W[tokens[i]][k] for i < count (a prompt chunk).
+template <class Arch, DType T>
+void embed_rows_launch(const gpu::Stream& stream, const DeviceMatrix& m, const std::int32_t* tokens, std::uint32_t count,
+                       float* out) {
+    if (count == 0) return;
+    gpu::LaunchConfig cfg;
+    const std::uint32_t work = m.layout.nsb * kSbLanes;
+    cfg.block = dim3(work < 256 ? ((work + 31) / 32) * 32 : 256);
+    cfg.grid = dim3((work + cfg.block.x - 1) / cfg.block.x, count);
+    gpu::launch<EmbedKernel<Arch, T>>("embedding (prompt)", stream, cfg, m, tokens, 0u, out, gpu::KernelTrace{});
 }
 #endif  // GRETA_GPU_COMPILER
 

@@ -12,6 +12,12 @@
 /// residual] -> [RMSNorm + gate/up GEMV + SwiGLU] -> [down GEMV + residual]; then [RMSNorm +
 /// lm_head GEMV + argmax]. On Hopper each kernel may start while its predecessor drains
 /// (programmatic dependent launch): it issues its weight loads, then waits for the producer.
+///
+/// Prompts of at least `prefill_min_tokens` tokens take the prefill path instead: chunks of up
+/// to kPrefillChunk tokens go through matrix-core GEMMs (kernels/gemm.hpp; RMSNorm and the fp16
+/// packing of activations in one small kernel before each), causal flash attention over the
+/// cache (kernels/prefill_attention.hpp), with K/V written into the cache by the K/V GEMMs;
+/// only the last position's logits are computed unless every position's are asked for.
 
 #include <algorithm>
 #include <cstdio>
@@ -35,7 +41,10 @@
 #include <greta/kernels/attention.hpp>
 #include <greta/kernels/embed.hpp>
 #include <greta/kernels/formats.hpp>
+#include <greta/kernels/gemm.hpp>
 #include <greta/kernels/gemv.hpp>
+#include <greta/kernels/pack_activations.hpp>
+#include <greta/kernels/prefill_attention.hpp>
 #include <greta/kernels/rope.hpp>
 #include <greta/model/backend.hpp>
 #include <greta/model/weights.hpp>
@@ -49,6 +58,10 @@ struct GpuBackendOptions {
     bool progress = true;           ///< upload progress bar on stderr
     bool overlap_launches = true;   ///< programmatic dependent launch (Hopper only)
     bool profile = false;           ///< time every launch (also GRETA_GPU_TRACE=1); see profile()
+    /// forward() calls with at least this many tokens use the matrix-core prefill path; 0 never.
+    /// The default is where the GEMM pass overtakes token-by-token decode on the H100 for the
+    /// 7B shapes (docs/BENCHMARKS.md, "prefill threshold").
+    std::uint32_t prefill_min_tokens = 4;
 };
 
 /// One launch kind of the decode step, averaged over the profiled steps.
@@ -105,6 +118,10 @@ public:
 
     void forward(std::span<const std::int32_t> tokens, std::uint32_t pos, float* logits, bool all_positions) override {
         check(!tokens.empty(), [] { return std::string("forward() needs at least one token"); });
+        if (uses_prefill(tokens.size())) {
+            prefill(tokens, pos, logits, all_positions);
+            return;
+        }
         for (std::size_t i = 0; i < tokens.size(); ++i) {
             run_step(tokens[i], pos + std::uint32_t(i));
             if (all_positions || i + 1 == tokens.size()) {
@@ -149,6 +166,12 @@ public:
         return host_io()[2];
     }
 
+    /// Whether forward() of n tokens takes the matrix-core prefill path (hidden-state capture
+    /// for validation keeps the decode path, whose per-layer states it compares).
+    bool uses_prefill(std::size_t n) const {
+        return opt_.prefill_min_tokens > 0 && n >= opt_.prefill_min_tokens && !capture_;
+    }
+    void set_prefill_min_tokens(std::uint32_t n) { opt_.prefill_min_tokens = n; }
     /// Turns graph replay on or off (off: every kernel is launched on each step).
     void set_use_graph(bool on) { opt_.use_graph = on; }
     bool uses_graph() const { return opt_.use_graph; }
@@ -391,7 +414,193 @@ private:
         gpu::check(gpu::vendor::memcpy_h2d_async(rope_.data(), table.data(), table.size() * 4, stream_.get()),
                    "upload RoPE table");
         host_logits_.resize(cfg_.vocab_size);
+        allocate_prefill();
         stream_.synchronize("clear state");
+    }
+
+    // ---- prefill: workspace for one chunk of a prompt ----
+    static constexpr std::uint32_t kPrefillChunk = 512;
+
+    void allocate_prefill() {
+        pf_chunk_ = std::min(context_, kPrefillChunk);
+        const std::uint64_t n = pf_chunk_;
+        const bool split_ffn = std::any_of(layers_.begin(), layers_.end(),
+                                           [](const Layer& L) { return L.gate.dev.layout.type != L.up.dev.layout.type; });
+        const std::uint64_t packed_halves = std::max({kernels::packed_row_halves(cfg_.dim), kernels::packed_row_halves(cfg_.q_dim()),
+                                                      kernels::packed_row_halves(cfg_.ffn_dim)});
+        std::uint64_t off = 0;
+        auto take = [&](std::uint64_t bytes) {
+            const std::uint64_t at = off;
+            off = align256(off + bytes);
+            return at;
+        };
+        const std::uint64_t o_tok = take(n * 4), o_x = take(n * cfg_.dim * 4), o_pack = take(n * packed_halves * 2),
+                            o_q = take(n * cfg_.q_dim() * 4), o_att = take(n * cfg_.q_dim() * 4),
+                            o_h = take(n * cfg_.ffn_dim * 4), o_g = take(split_ffn ? n * cfg_.ffn_dim * 4 : 0);
+        pf_work_ = gpu::DeviceBuffer(off, "allocate prefill workspace");
+        auto* b = pf_work_.as<std::byte>();
+        pf_tokens_ = reinterpret_cast<std::int32_t*>(b + o_tok);
+        pf_x_ = reinterpret_cast<float*>(b + o_x);
+        pf_packed_ = reinterpret_cast<std::uint16_t*>(b + o_pack);
+        pf_q_ = reinterpret_cast<float*>(b + o_q);
+        pf_att_ = reinterpret_cast<float*>(b + o_att);
+        pf_h_ = reinterpret_cast<float*>(b + o_h);
+        pf_g_ = reinterpret_cast<float*>(b + o_g);
+        pf_tokens_host_ = gpu::PinnedBuffer(n * 4, "allocate pinned prompt tokens");
+    }
+
+    /// Packs `rows` rows of `src` (K values each, optionally RMS-normalized) for format t into the
+    /// one packed buffer, unless it already holds exactly that.
+    const std::uint16_t* pack_for(DType t, const float* src, std::uint32_t k, const float* norm, std::uint32_t rows) {
+        const PackedKey key{t, src, norm, k, rows};
+        if (!(key == packed_key_)) {
+            kernels::PackArgs p;
+            p.x = src;
+            p.x_stride = k;
+            p.k = k;
+            p.norm = norm;
+            p.eps = cfg_.norm_eps;
+            p.out = pf_packed_;
+            kernels::dispatch_format(t, [&]<DType T>() { kernels::pack_activations_launch<Arch, T>(stream_, p, rows); });
+            packed_key_ = key;
+        }
+        return pf_packed_;
+    }
+    void gemm(const Mat& w, kernels::GemmArgs a) {
+        a.w = w.dev;
+        kernels::dispatch_format(w.dev.layout.type, [&]<DType T>() { kernels::gemm_launch<Arch, T>(stream_, a); });
+    }
+
+    /// One chunk: tokens already in pf_tokens_, positions p0 .. p0 + m - 1.
+    void enqueue_prefill_chunk(std::uint32_t m, std::uint32_t p0) {
+        using E = kernels::GemmEpilogue;
+        const std::uint32_t dim = cfg_.dim, qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), ffn = cfg_.ffn_dim;
+        kernels::dispatch_format(embd_.dev.layout.type, [&]<DType T>() {
+            kernels::embed_rows_launch<Arch, T>(stream_, embd_.dev, pf_tokens_, m, pf_x_);
+        });
+        kernels::GemmArgs base;
+        base.m = m;
+        base.pos0 = p0;
+        base.rope = rope_.as<const float2>();
+        base.head_dim = cfg_.head_dim;
+        for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
+            const Layer& L = layers_[l];
+            std::uint16_t* kc = kv_.as<std::uint16_t>() + std::uint64_t(l) * context_ * kvd;
+            std::uint16_t* vc = kc + std::uint64_t(cfg_.n_layers) * context_ * kvd;
+
+            kernels::GemmArgs g = base;
+            g.x = pack_for(L.wq.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.epilogue = E::RopeStore;
+            g.out = pf_q_;
+            g.out_stride = qd;
+            gemm(L.wq, g);
+            g.x = pack_for(L.wk.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.epilogue = E::RopeToCache;
+            g.out = nullptr;
+            g.cache = kc;
+            g.cache_stride = kvd;
+            gemm(L.wk, g);
+            g.x = pack_for(L.wv.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.epilogue = E::ToCache;
+            g.cache = vc;
+            gemm(L.wv, g);
+
+            kernels::PrefillAttentionArgs at;
+            at.q = pf_q_;
+            at.q_stride = qd;
+            at.k_cache = kc;
+            at.v_cache = vc;
+            at.out = pf_att_;
+            at.m = m;
+            at.pos0 = p0;
+            at.n_heads = cfg_.n_heads;
+            at.n_kv_heads = cfg_.n_kv_heads;
+            at.kv_stride = kvd;
+            at.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
+            kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() { kernels::prefill_attention_launch<Arch, HD>(stream_, at); });
+
+            kernels::GemmArgs o = base;
+            o.x = pack_for(L.wo.dev.layout.type, pf_att_, qd, nullptr, m);
+            o.epilogue = E::Add;
+            o.out = pf_x_;
+            o.out_stride = dim;
+            gemm(L.wo, o);
+            packed_key_ = {};  // x changed
+
+            kernels::GemmArgs f = base;
+            f.x = pack_for(L.gate.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
+            f.out_stride = ffn;
+            if (L.gate.dev.layout.type == L.up.dev.layout.type) {
+                f.epilogue = E::SiluPair;
+                f.w2 = L.up.dev;
+                f.out = pf_h_;
+                gemm(L.gate, f);
+            } else {
+                f.epilogue = E::Store;
+                f.out = pf_g_;
+                gemm(L.gate, f);
+                f.x = pack_for(L.up.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
+                f.epilogue = E::MulSilu;
+                f.other = pf_g_;
+                f.out = pf_h_;
+                gemm(L.up, f);
+            }
+            kernels::GemmArgs d = base;
+            d.x = pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
+            d.epilogue = E::Add;
+            d.out = pf_x_;
+            d.out_stride = dim;
+            gemm(L.down, d);
+            packed_key_ = {};  // x and h change in the next layer
+        }
+    }
+
+    void prefill(std::span<const std::int32_t> tokens, std::uint32_t pos, float* logits, bool all_positions) {
+        const std::size_t n = tokens.size();
+        check(std::uint64_t(pos) + n <= context_, [&] {
+            return "prompt of " + std::to_string(n) + " tokens at position " + std::to_string(pos) +
+                   " does not fit the context of " + std::to_string(context_);
+        });
+        for (std::size_t i = 0; i < n; ++i)
+            check(tokens[i] >= 0 && std::uint32_t(tokens[i]) < cfg_.vocab_size,
+                  [&] { return "token id " + std::to_string(tokens[i]) + " outside the vocabulary"; });
+        const std::uint32_t V = cfg_.vocab_size;
+        for (std::size_t i0 = 0; i0 < n; i0 += pf_chunk_) {
+            const std::uint32_t m = std::uint32_t(std::min<std::size_t>(pf_chunk_, n - i0));
+            // The pinned buffer may still feed the previous chunk's copy.
+            stream_.synchronize("prefill chunk");
+            std::memcpy(pf_tokens_host_.data(), tokens.data() + i0, std::size_t(m) * 4);
+            gpu::check(gpu::vendor::memcpy_h2d_async(pf_tokens_, pf_tokens_host_.data(), std::size_t(m) * 4, stream_.get()),
+                       "copy prompt tokens");
+            packed_key_ = {};
+            enqueue_prefill_chunk(m, pos + std::uint32_t(i0));
+            if (all_positions) {
+                if (!pf_logits_) pf_logits_ = gpu::DeviceBuffer(std::uint64_t(pf_chunk_) * V * 4, "allocate prompt logits");
+                kernels::GemmArgs lm;
+                lm.m = m;
+                lm.x = pack_for(output_.dev.layout.type, pf_x_, cfg_.dim, out_norm_, m);
+                lm.out = pf_logits_.as<float>();
+                lm.out_stride = V;
+                gemm(output_, lm);
+                gpu::check(gpu::vendor::memcpy_d2h_async(logits + i0 * V, pf_logits_.data(), std::size_t(m) * V * 4,
+                                                         stream_.get()),
+                           "copy prompt logits");
+            } else if (i0 + m == n) {
+                // Only the last position's logits: the decode lm_head GEMV on its row.
+                auto a = args(pf_x_ + std::uint64_t(m - 1) * cfg_.dim, out_norm_);
+                a.seg[0] = segment(output_, kernels::GemvEpilogue::Logits, logits_dev_);
+                a.arg_val = arg_val_;
+                a.arg_idx = arg_idx_;
+                a.counter = lm_cnt_;
+                a.token_out = io_dev_ + 2;
+                kernels::dispatch_format(output_.dev.layout.type,
+                                         [&]<DType T>() { kernels::gemv_launch_auto<Arch, T>(stream_, a, false); });
+                gpu::check(gpu::vendor::memcpy_d2h_async(host_logits_.data(), logits_dev_, std::size_t(V) * 4, stream_.get()),
+                           "copy logits to host");
+            }
+        }
+        stream_.synchronize("prefill");
+        if (!all_positions) std::memcpy(logits, host_logits_.data(), std::size_t(V) * 4);
     }
 
     std::int32_t* host_io() const { return io_host_.as<std::int32_t>(); }
@@ -655,6 +864,22 @@ private:
     std::int32_t* arg_idx_ = nullptr;
     std::int32_t* io_dev_ = nullptr;
     std::uint32_t attn_splits_ = 1, attn_max_chunk_ = 32, lm_blocks_ = 0;
+
+    // prefill
+    struct PackedKey {
+        DType type = DType::F32;
+        const float* src = nullptr;
+        const float* norm = nullptr;
+        std::uint32_t k = 0, rows = 0;
+        bool operator==(const PackedKey&) const = default;
+    };
+    gpu::DeviceBuffer pf_work_, pf_logits_;
+    gpu::PinnedBuffer pf_tokens_host_;
+    std::uint32_t pf_chunk_ = 0;
+    std::int32_t* pf_tokens_ = nullptr;
+    float *pf_x_ = nullptr, *pf_q_ = nullptr, *pf_att_ = nullptr, *pf_h_ = nullptr, *pf_g_ = nullptr;
+    std::uint16_t* pf_packed_ = nullptr;
+    PackedKey packed_key_;
 
     std::vector<Launch> step_;
     std::vector<std::string> labels_;
