@@ -7123,6 +7123,39 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void cp_async_wait() {
 #endif
 }
 
+/// Staged copies global -> shared with one spelling on every target: asynchronous (cp.async)
+/// on Hopper, a plain 16/4-byte load and store elsewhere (commit and wait are then no-ops, and
+/// the copy is complete when the call returns). `zero` fills the destination with zeros instead
+/// of reading (rows past the end of a tile).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_copy16(void* smem, const void* gmem, bool zero = false) {
+#if defined(GRETA_ARCH_SM90)
+    const unsigned s = unsigned(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(zero ? 0 : 16) : "memory");
+#else
+    *static_cast<uint4*>(smem) = zero ? make_uint4(0, 0, 0, 0) : *static_cast<const uint4*>(gmem);
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_copy4(void* smem, const void* gmem) {
+#if defined(GRETA_ARCH_SM90)
+    const unsigned s = unsigned(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(gmem) : "memory");
+#else
+    *static_cast<std::uint32_t*>(smem) = *static_cast<const std::uint32_t*>(gmem);
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_commit() {
+#if defined(GRETA_ARCH_SM90)
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+/// Waits until at most `Pending` of this thread's staged groups are still in flight.
+template <int Pending>
+GRETA_DEVICE GRETA_ALWAYS_INLINE void stage_wait() {
+#if defined(GRETA_ARCH_SM90)
+    asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
+#endif
+}
+
 /// Device time in nanoseconds (a global clock, comparable across SMs); 0 where unavailable.
 GRETA_DEVICE GRETA_ALWAYS_INLINE unsigned long long global_time_ns() {
 #if defined(GRETA_ARCH_SM90)
@@ -7446,7 +7479,8 @@ using PinnedBuffer = detail::OwnedBytes<vendor::malloc_pinned, vendor::free_pinn
 // ---- end greta/gpu.hpp ----
 // ---- begin greta/kernels.hpp ----
 /// @file Umbrella: device weight layouts (host-usable) and, under a GPU compiler, the decode
-/// kernels (GEMV with fused norm/epilogues, attention, embedding, RMSNorm).
+/// kernels (GEMV with fused norm/epilogues, attention, embedding, RMSNorm) and the prefill
+/// kernels (matrix-core GEMM, activation packing, causal flash attention).
 // ---- begin greta/kernels/formats.hpp ----
 /// @file Device layouts of weight matrices, and the per-format code that reads them.
 ///
@@ -8173,6 +8207,117 @@ void attention_launch(const gpu::Stream& stream, const AttentionArgs& a, bool ov
 
 }  // namespace greta::kernels
 // ---- end greta/kernels/attention.hpp ----
+// ---- begin greta/kernels/dequant_half.hpp ----
+/// @file Weights of one slot as fp16 for the matrix cores (prefill GEMM), on every target.
+///
+/// A lane's slot (formats.hpp) becomes two half2 words (j0, j1) and (j2, j3). Quantized codes
+/// are first made exact fp16 integers with bit operations (0x6400 is 1024.0 in fp16: OR-ing a
+/// nibble into its mantissa gives 1024 + q), then scaled in fp16 by the chain's scale (and min):
+/// unlike the GEMV, the GEMM sums one k16 range over four lanes whose chains have different
+/// scales, so the scale must be applied before the product. Rounding the scaled weight to
+/// fp16 costs 2^-11 relative per weight, well inside the quantization step.
+
+#include <cstdint>
+
+
+#if GRETA_GPU_COMPILER
+
+namespace greta::kernels {
+
+GRETA_DEVICE GRETA_ALWAYS_INLINE __half2 h2_from_bits(std::uint32_t w) {
+    __half2 h;
+    __builtin_memcpy(&h, &w, 4);
+    return h;
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint32_t bits_from_h2(__half2 h) {
+    std::uint32_t w;
+    __builtin_memcpy(&w, &h, 4);
+    return w;
+}
+
+/// The chain scales of one lane's super-block as half2 pairs (scale, scale) and (-min, -min).
+template <DType T>
+struct HalfScales {
+    __half2 scale[Format<T>::chains];
+    __half2 neg_min[Format<T>::chains];
+};
+
+template <DType T>
+GRETA_DEVICE GRETA_ALWAYS_INLINE HalfScales<T> half_scales(const MetaRegs& m, int c) {
+    using F = Format<T>;
+    float s[F::chains], mn[F::chains];
+    F::chain_scales(m, c, s, mn);
+    HalfScales<T> h;
+#pragma unroll
+    for (int ch = 0; ch < F::chains; ++ch) {
+        h.scale[ch] = __float2half2_rn(s[ch]);
+        h.neg_min[ch] = __float2half2_rn(-mn[ch]);
+    }
+    return h;
+}
+
+/// Weights (j0, j1), (j2, j3) of slot t as fp16, scaled.
+template <DType T>
+GRETA_DEVICE GRETA_ALWAYS_INLINE void slot_weights_half(const uint4 (&v)[Format<T>::payload_u4], int t,
+                                                        const HalfScales<T>& hs, std::uint32_t& w01,
+                                                        std::uint32_t& w23) {
+    using F = Format<T>;
+    constexpr std::uint32_t k1024 = 0x64006400u;
+    if constexpr (T == DType::Q4_K) {
+        const std::uint32_t w = gpu::u4_word(v[(t % 8) / 4], t % 4), w8 = w >> 8;
+        __half2 q01, q23;
+        if (t < 8) {  // low nibbles: (1024 + q) - 1024
+            q01 = __hsub2(h2_from_bits((w & 0x000F000Fu) | k1024), h2_from_bits(k1024));
+            q23 = __hsub2(h2_from_bits((w8 & 0x000F000Fu) | k1024), h2_from_bits(k1024));
+        } else {  // high nibbles: (1024 + 16 q) / 16 - 64
+            const __half2 sixteenth = h2_from_bits(0x2C002C00u), minus64 = h2_from_bits(0xD400D400u);
+            q01 = __hfma2(h2_from_bits((w & 0x00F000F0u) | k1024), sixteenth, minus64);
+            q23 = __hfma2(h2_from_bits((w8 & 0x00F000F0u) | k1024), sixteenth, minus64);
+        }
+        const int ch = t / F::chain_slots;
+        w01 = bits_from_h2(__hfma2(q01, hs.scale[ch], hs.neg_min[ch]));
+        w23 = bits_from_h2(__hfma2(q23, hs.scale[ch], hs.neg_min[ch]));
+    } else if constexpr (T == DType::Q6_K) {
+        const int ch = t / 4, m = t % 4;
+        const std::uint32_t ql = gpu::u4_word(v[ch % 2], m), qh = gpu::u4_word(v[2], m), ql8 = ql >> 8;
+        // qh bits 2ch..2ch+1 of bytes 0/2 (then 1/3) moved next to the low (then high) nibble.
+        const std::uint32_t h02 = (ch % 2 == 0) ? (qh << 4) : (qh << 2);
+        const std::uint32_t h13 = (ch % 2 == 0) ? (qh >> 4) : (qh >> 6);
+        __half2 q01, q23;
+        if (ch < 2) {  // (1024 + q) - (1024 + 32)
+            const __half2 off = h2_from_bits(0x64206420u);
+            q01 = __hsub2(h2_from_bits((ql & 0x000F000Fu) | k1024 | (h02 & 0x00300030u)), off);
+            q23 = __hsub2(h2_from_bits((ql8 & 0x000F000Fu) | k1024 | (h13 & 0x00300030u)), off);
+        } else {  // (1024 + 16 q) / 16 - (64 + 32)
+            const __half2 sixteenth = h2_from_bits(0x2C002C00u), minus96 = h2_from_bits(0xD600D600u);
+            q01 = __hfma2(h2_from_bits((ql & 0x00F000F0u) | k1024 | (h02 & 0x03000300u)), sixteenth, minus96);
+            q23 = __hfma2(h2_from_bits((ql8 & 0x00F000F0u) | k1024 | (h13 & 0x03000300u)), sixteenth, minus96);
+        }
+        w01 = bits_from_h2(__hmul2(q01, hs.scale[ch]));
+        w23 = bits_from_h2(__hmul2(q23, hs.scale[ch]));
+    } else if constexpr (T == DType::Q8_0) {
+        const int m = t % 8;
+        const std::uint32_t u = gpu::u4_word(v[(t / 8) * 2 + m / 4], m % 4) ^ 0x80808080u;  // q + 128
+        const __half2 off = h2_from_bits(0x64806480u);                                       // 1024 + 128
+        const __half2 q01 = __hsub2(h2_from_bits(__byte_perm(u, 0x64646464u, 0x5140)), off);
+        const __half2 q23 = __hsub2(h2_from_bits(__byte_perm(u, 0x64646464u, 0x7362)), off);
+        const int ch = t / F::chain_slots;
+        w01 = bits_from_h2(__hmul2(q01, hs.scale[ch]));
+        w23 = bits_from_h2(__hmul2(q23, hs.scale[ch]));
+    } else if constexpr (T == DType::F16) {
+        w01 = gpu::u4_word(v[t / 2], 2 * (t % 2));
+        w23 = gpu::u4_word(v[t / 2], 2 * (t % 2) + 1);
+    } else {  // BF16, F32: through float
+        float q[4];
+        F::slot_codes(v, t, q);
+        w01 = bits_from_h2(__floats2half2_rn(q[0], q[1]));
+        w23 = bits_from_h2(__floats2half2_rn(q[2], q[3]));
+    }
+}
+
+}  // namespace greta::kernels
+#endif  // GRETA_GPU_COMPILER
+// ---- end greta/kernels/dequant_half.hpp ----
 // ---- begin greta/kernels/embed.hpp ----
 /// @file Embedding lookup: dequantizes one row of a device matrix (the token's) into FP32.
 /// Also the device-side dequantizer of the repacked layouts, which tests compare with
@@ -9103,7 +9248,9 @@ struct EmbedKernel {
         gpu::wait_for_producers();
         trace.mark(gpu::KernelTrace::Waited);
         const MatrixLayout L = m.layout;
-        if (token) row = std::uint32_t(*token);
+        // Several tokens (prefill): block row y embeds token[y] into out + y * K.
+        out += std::uint64_t(blockIdx.y) * L.k;
+        if (token) row = std::uint32_t(token[blockIdx.y]);
         if (row >= L.rows) return;  // the generator validates ids; never read out of bounds
         const std::uint32_t work = L.nsb * kSbLanes;
         for (std::uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < work; i += gridDim.x * blockDim.x) {
@@ -9143,10 +9290,864 @@ void embed_launch(const gpu::Stream& stream, const DeviceMatrix& m, const std::i
     cfg.overlap_previous = overlap_previous;
     gpu::launch<EmbedKernel<Arch, T>>("embedding", stream, cfg, m, token, row, out, trace);
 }
+/// out[i][k] = W[tokens[i]][k] for i < count (a prompt chunk).
+template <class Arch, DType T>
+void embed_rows_launch(const gpu::Stream& stream, const DeviceMatrix& m, const std::int32_t* tokens, std::uint32_t count,
+                       float* out) {
+    if (count == 0) return;
+    gpu::LaunchConfig cfg;
+    const std::uint32_t work = m.layout.nsb * kSbLanes;
+    cfg.block = dim3(work < 256 ? ((work + 31) / 32) * 32 : 256);
+    cfg.grid = dim3((work + cfg.block.x - 1) / cfg.block.x, count);
+    gpu::launch<EmbedKernel<Arch, T>>("embedding (prompt)", stream, cfg, m, tokens, 0u, out, gpu::KernelTrace{});
+}
 #endif  // GRETA_GPU_COMPILER
 
 }  // namespace greta::kernels
 // ---- end greta/kernels/embed.hpp ----
+// ---- begin greta/kernels/gemm.hpp ----
+/// @file Prefill GEMM Y = X W^T on the matrix cores: X is [M tokens x K] activations packed as fp16
+/// (pack_activations.hpp), W an [N x K] device matrix in any format of formats.hpp, dequantized
+/// to fp16 in registers and multiplied with MmaAtom<Arch> (mma.sync on sm_90, MFMA on gfx942)
+/// into FP32 accumulators.
+///
+/// A block computes a BM x BN tile (tokens x weight rows) with warps_m x warps_n waves, each
+/// wave mt x nt atoms. The K loop runs one super-block (256 values) per step: the activation tile
+/// and each lane's own weight bytes (the 16-byte loads of formats.hpp) are staged in shared
+/// memory `stages` deep (cp.async on sm_90), so the next step's bytes are in flight while the
+/// matrix cores work on this one. Per slot t (one k16 range) a wave loads its A fragments once
+/// and reuses each dequantized B fragment for its mt atoms.
+///
+/// The epilogue goes through shared memory (the accumulators of any atom become a plain FP32
+/// tile), so every consumer is written once for both targets: store, residual add, SwiGLU
+/// (gate and up rows side by side in one tile), RoPE of adjacent pairs, and K/V written into
+/// the FP16 cache at positions pos0 + m.
+
+#include <cstdint>
+#include <type_traits>
+
+// ---- begin greta/kernels/mma_atom.hpp ----
+/// @file MmaAtom<Arch>: the smallest matrix-core product one wave issues in the prefill GEMM
+/// (fp16 inputs, fp32 accumulation), and which piece of it each lane holds.
+///
+/// The GEMM's A operand is activations (m tokens x 16 k), its B operand weights (16 k x n rows).
+/// A lane's B fragment is always the four values j = 0..3 of one slot of one weight row, as the
+/// device layout (formats.hpp) hands them to device lane c; the atom says where in the 16-wide
+/// k range those values sit (`kprime`), and the activations are packed in that order, so neither
+/// side is shuffled at run time:
+///
+/// ```
+///   Sm90   mma.sync m16n8k16, warp 32, lane = 4 g + c     B: row g, k' = 2c + {0,1}, 2c + 8 + {0,1}
+///   Gfx942 mfma_f32_16x16x16f16, wave 64, lane = 16 c + r B: row r, k' = 4c + {0,1,2,3}
+/// ```
+
+#include <cstdint>
+
+
+#if GRETA_GPU_COMPILER
+#endif
+
+namespace greta::kernels {
+
+template <class Arch>
+struct MmaAtom;
+
+/// Hopper: mma.sync.m16n8k16.row.col.f32.f16.f16.f32.
+template <>
+struct MmaAtom<arch::Sm90> {
+    static constexpr int m = 16, n = 8, k = 16;
+    static constexpr int a_regs = 4;  ///< 32-bit registers of an A fragment
+    static constexpr int acc = 4;     ///< accumulator floats per lane
+
+    /// Row of the atom's n rows whose weights this lane supplies, and its device lane c.
+    GRETA_HOST_DEVICE static constexpr int b_row(int lane) { return lane / 4; }
+    GRETA_HOST_DEVICE static constexpr int b_c(int lane) { return lane % 4; }
+    /// Position in the 16-wide k range of value j of device lane c's slot, and back.
+    GRETA_HOST_DEVICE static constexpr int kprime(int c, int j) { return 2 * c + (j & 1) + 8 * (j >> 1); }
+    GRETA_HOST_DEVICE static constexpr void lane_value(int kp, int& c, int& j) {
+        c = (kp % 8) / 2;
+        j = 2 * (kp / 8) + kp % 2;
+    }
+    /// Row (token) and column (weight row) of accumulator element i of `lane`.
+    GRETA_HOST_DEVICE static constexpr int acc_row(int lane, int i) { return lane / 4 + 8 * (i / 2); }
+    GRETA_HOST_DEVICE static constexpr int acc_col(int lane, int i) { return 2 * (lane % 4) + i % 2; }
+
+#if GRETA_GPU_COMPILER
+    /// A fragment of the 16 x 16 fp16 tile at `tile` (row stride in halves) with ldmatrix.x4.
+    GRETA_DEVICE GRETA_ALWAYS_INLINE static void load_a(std::uint32_t (&a)[a_regs], const std::uint16_t* tile,
+                                                        int stride, int lane) {
+#if defined(GRETA_ARCH_SM90)
+        const std::uint16_t* p = tile + (lane % 16) * stride + (lane / 16) * 8;
+        const unsigned s = unsigned(__cvta_generic_to_shared(p));
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+                     : "r"(s));
+#else
+        (void)a, (void)tile, (void)stride, (void)lane;
+        GRETA_UNREACHABLE_ARCH("MmaAtom<Sm90>::load_a");
+#endif
+    }
+    /// d += A * B, B given as the lane's (j0, j1) and (j2, j3) half2 words.
+    GRETA_DEVICE GRETA_ALWAYS_INLINE static void mma(float (&d)[acc], const std::uint32_t (&a)[a_regs], std::uint32_t b01,
+                                                     std::uint32_t b23) {
+#if defined(GRETA_ARCH_SM90)
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b01), "r"(b23));
+#else
+        (void)d, (void)a, (void)b01, (void)b23;
+        GRETA_UNREACHABLE_ARCH("MmaAtom<Sm90>::mma");
+#endif
+    }
+#endif
+};
+
+/// CDNA3: v_mfma_f32_16x16x16_f16 (wave 64).
+template <>
+struct MmaAtom<arch::Gfx942> {
+    static constexpr int m = 16, n = 16, k = 16;
+    static constexpr int a_regs = 2;
+    static constexpr int acc = 4;
+
+    GRETA_HOST_DEVICE static constexpr int b_row(int lane) { return lane % 16; }
+    GRETA_HOST_DEVICE static constexpr int b_c(int lane) { return lane / 16; }
+    GRETA_HOST_DEVICE static constexpr int kprime(int c, int j) { return 4 * c + j; }
+    GRETA_HOST_DEVICE static constexpr void lane_value(int kp, int& c, int& j) {
+        c = kp / 4;
+        j = kp % 4;
+    }
+    GRETA_HOST_DEVICE static constexpr int acc_row(int lane, int i) { return 4 * (lane / 16) + i; }
+    GRETA_HOST_DEVICE static constexpr int acc_col(int lane, int) { return lane % 16; }
+
+#if GRETA_GPU_COMPILER
+    /// Row lane % 16, k' = 4 (lane / 16) .. +3: one 8-byte LDS.
+    GRETA_DEVICE GRETA_ALWAYS_INLINE static void load_a(std::uint32_t (&a)[a_regs], const std::uint16_t* tile,
+                                                        int stride, int lane) {
+        const uint2 v = *reinterpret_cast<const uint2*>(tile + (lane % 16) * stride + 4 * (lane / 16));
+        a[0] = v.x;
+        a[1] = v.y;
+    }
+    GRETA_DEVICE GRETA_ALWAYS_INLINE static void mma(float (&d)[acc], const std::uint32_t (&a)[a_regs], std::uint32_t b01,
+                                                     std::uint32_t b23) {
+#if defined(GRETA_ARCH_CDNA3)
+        typedef _Float16 half4 __attribute__((ext_vector_type(4)));
+        typedef float float4v __attribute__((ext_vector_type(4)));
+        const std::uint32_t aw[2] = {a[0], a[1]}, bw[2] = {b01, b23};
+        half4 av, bv;
+        __builtin_memcpy(&av, aw, 8);
+        __builtin_memcpy(&bv, bw, 8);
+        float4v c = {d[0], d[1], d[2], d[3]};
+        c = __builtin_amdgcn_mfma_f32_16x16x16f16(av, bv, c, 0, 0, 0);
+        d[0] = c[0], d[1] = c[1], d[2] = c[2], d[3] = c[3];
+#else
+        (void)d, (void)a, (void)b01, (void)b23;
+        GRETA_UNREACHABLE_ARCH("MmaAtom<Gfx942>::mma");
+#endif
+    }
+#endif
+};
+
+}  // namespace greta::kernels
+// ---- end greta/kernels/mma_atom.hpp ----
+// ---- begin greta/kernels/pack_activations.hpp ----
+/// @file Activations for the prefill GEMM: rows of FP32 values (optionally RMS-normalized) packed
+/// as fp16 in the k order the matrix-core atom reads (mma_atom.hpp) for a given weight format.
+///
+/// Within each 256-value super-block, position 16 t + k' holds the value that device lane c's
+/// slot t weight j multiplies, where (c, j) = MmaAtom::lane_value(k'): a 16 x 16 tile of the
+/// packed rows is then exactly the A fragment of slot t. Rows are padded with zeros to whole
+/// super-blocks (the weights are padded the same way).
+
+#include <cmath>
+#include <cstdint>
+
+
+#if GRETA_GPU_COMPILER
+#endif
+
+namespace greta::kernels {
+
+/// Halves per packed row for a K-long input.
+constexpr std::uint32_t packed_row_halves(std::uint32_t k) { return (k + kSbValues - 1) / kSbValues * kSbValues; }
+
+/// Index in the source row of packed position p (< packed_row_halves(K)); may be >= K (padding).
+template <class Arch, DType T>
+GRETA_HOST_DEVICE constexpr std::uint32_t packed_source_index(std::uint32_t p) {
+    const std::uint32_t sb = p / kSbValues, r = p % kSbValues;
+    int c = 0, j = 0;
+    MmaAtom<Arch>::lane_value(int(r % 16), c, j);
+    return sb * kSbValues + std::uint32_t(Format<T>::kmap(c, int(r / 16), j));
+}
+
+struct PackArgs {
+    const float* x = nullptr;     ///< [rows][x_stride] FP32
+    std::uint32_t x_stride = 0;
+    std::uint32_t k = 0;          ///< values per row
+    const float* norm = nullptr;  ///< RMSNorm weight [k], or null for a plain conversion
+    float eps = 1e-5f;
+    std::uint16_t* out = nullptr;  ///< [rows][packed_row_halves(k)] fp16
+};
+
+#if GRETA_GPU_COMPILER
+/// One block per row: the sum of squares (when normalizing), then every packed position.
+template <class Arch, DType T>
+struct PackActivationsKernel {
+    static constexpr int max_block_threads = 256;
+    GRETA_DEVICE void operator()(PackArgs a) const {
+        __shared__ float scratch[max_block_threads / arch::arch_traits<Arch>::wave_size + 1];
+        const float* x = a.x + std::uint64_t(blockIdx.x) * a.x_stride;
+        float scale = 1.0f;
+        if (a.norm) {
+            float ss = 0.0f;
+            for (std::uint32_t i = threadIdx.x; i < a.k; i += blockDim.x) ss = fmaf(x[i], x[i], ss);
+            const float total = gpu::block_sum<Arch>(ss, scratch);
+            scale = 1.0f / sqrtf(total / float(a.k) + a.eps);
+        }
+        const std::uint32_t halves = packed_row_halves(a.k);
+        std::uint32_t* out = reinterpret_cast<std::uint32_t*>(a.out + std::uint64_t(blockIdx.x) * halves);
+        for (std::uint32_t p = 2 * threadIdx.x; p < halves; p += 2 * blockDim.x) {
+            float v[2];
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const std::uint32_t i = packed_source_index<Arch, T>(p + std::uint32_t(e));
+                v[e] = i < a.k ? x[i] * scale * (a.norm ? a.norm[i] : 1.0f) : 0.0f;
+            }
+            const __half2 h = __floats2half2_rn(v[0], v[1]);
+            std::uint32_t w;
+            __builtin_memcpy(&w, &h, 4);
+            out[p / 2] = w;
+        }
+    }
+};
+
+template <class Arch, DType T>
+void pack_activations_launch(const gpu::Stream& stream, const PackArgs& a, std::uint32_t rows) {
+    gpu::LaunchConfig cfg;
+    cfg.grid = dim3(rows);
+    cfg.block = dim3(256);
+    gpu::launch<PackActivationsKernel<Arch, T>>("pack activations", stream, cfg, a);
+}
+#endif  // GRETA_GPU_COMPILER
+
+}  // namespace greta::kernels
+// ---- end greta/kernels/pack_activations.hpp ----
+
+#if GRETA_GPU_COMPILER
+#endif
+
+namespace greta::kernels {
+
+enum class GemmEpilogue : std::uint32_t {
+    Store,        ///< out[m][n] = y
+    Add,          ///< out[m][n] += y (residual stream)
+    SiluPair,     ///< out[m][n] = silu(gate) * up, gate rows from w, up rows from w2
+    MulSilu,      ///< out[m][n] = silu(other[m][n]) * y (up projection after a separate gate)
+    RopeStore,    ///< rotate adjacent pairs by position pos0 + m, out[m][n] = y (queries)
+    RopeToCache,  ///< rotate, cache[pos0 + m][n] = fp16(y) (keys)
+    ToCache,      ///< cache[pos0 + m][n] = fp16(y) (values)
+};
+
+struct GemmArgs {
+    const std::uint16_t* x = nullptr;  ///< packed activations [M][packed_row_halves(K)]
+    std::uint32_t m = 0;               ///< tokens
+    DeviceMatrix w;
+    DeviceMatrix w2;                   ///< SiluPair: the up projection
+    GemmEpilogue epilogue = GemmEpilogue::Store;
+    float* out = nullptr;              ///< [M][out_stride]
+    std::uint32_t out_stride = 0;
+    const float* other = nullptr;      ///< MulSilu: gate values, same layout as out
+    std::uint16_t* cache = nullptr;    ///< ToCache/RopeToCache: this layer's fp16 cache
+    std::uint32_t cache_stride = 0;    ///< cache elements per position
+    std::uint32_t pos0 = 0;            ///< position of token 0 (RoPE, cache)
+    const float2* rope = nullptr;      ///< [position][head_dim/2] (cos, sin)
+    std::uint32_t head_dim = 0;
+};
+
+/// Tile geometry per target and format, fixed at compile time.
+template <class Arch, DType T>
+struct GemmPolicy {
+    using F = Format<T>;
+    using Atom = MmaAtom<Arch>;
+    static constexpr bool hopper = std::is_same_v<Arch, arch::Sm90>;
+    static constexpr int wave = arch::arch_traits<Arch>::wave_size;
+    /// Float formats other than F16 keep fewer rows per wave: their bytes per slot are wider.
+    static constexpr bool narrow = T == DType::F32 || T == DType::BF16;
+    static constexpr int warps_m = 2;
+    static constexpr int warps_n = hopper ? 4 : (narrow ? 1 : 2);
+    static constexpr int mt = hopper ? 4 : 2;  ///< atoms along M per wave
+    static constexpr int nt = narrow ? 1 : (hopper ? 4 : 2);
+    /// Steps per super-block: F16 rows carry 512 bytes per super-block, so its K loop takes half
+    /// a super-block (slots 0-7, then 8-15: payload cells 0-3, then 4-7) per step, which keeps
+    /// the wide tile and three stages within shared memory.
+    static constexpr int parts = T == DType::F16 ? 2 : 1;
+    static constexpr int part_slots = kSlots / parts, part_values = kSbValues / parts;
+    static_assert(parts == 1 || F::meta_bytes + F::aux_bytes == 0, "split super-blocks carry no scales");
+    static constexpr int wm = mt * Atom::m, wn = nt * Atom::n;
+    static constexpr int bm = warps_m * wm, bn = warps_n * wn;
+    static constexpr int threads = warps_m * warps_n * wave;
+    /// cp.async double buffering on Hopper; one synchronous stage where copies go through registers.
+    static constexpr int stages = hopper ? (parts == 2 ? 3 : 2) : 1;
+    /// Activation rows padded by 8 halves: ldmatrix rows then fall in different banks.
+    static constexpr int a_stride = part_values + 8;
+    static constexpr int meta_chunks = F::meta_bytes ? 1 : 0, aux_chunks = F::aux_bytes ? 1 : 0;
+    static constexpr int part_u4 = F::payload_u4 / parts;
+    static constexpr int chunks = part_u4 + meta_chunks + aux_chunks;  ///< 16-byte cells per lane per row and step
+    static constexpr std::uint32_t a_bytes = std::uint32_t(bm) * a_stride * 2;
+    static constexpr std::uint32_t b_bytes = std::uint32_t(warps_n) * chunks * nt * wave * 16;
+    static constexpr std::uint32_t stage_bytes = a_bytes + b_bytes;
+    static constexpr int c_stride = bn + 4;  ///< FP32 epilogue tile row stride
+    static constexpr std::uint32_t c_bytes = std::uint32_t(bm) * c_stride * 4;
+    static constexpr std::uint32_t smem_bytes = stages * stage_bytes > c_bytes ? stages * stage_bytes : c_bytes;
+    static_assert(bm % Atom::m == 0 && bn % 4 == 0 && (bn / 2) % 2 == 0, "pairs of columns in the epilogue");
+    static_assert(smem_bytes <= arch::arch_traits<Arch>::shared_bytes_opt_in, "GEMM tile exceeds shared memory");
+    static_assert(threads <= 1024);
+
+    /// Blocks along N: SiluPair tiles hold bn/2 gate and bn/2 up rows.
+    static constexpr std::uint32_t col_blocks(std::uint32_t rows, bool pair) {
+        const std::uint32_t per = pair ? std::uint32_t(bn / 2) : std::uint32_t(bn);
+        return (rows + per - 1) / per;
+    }
+};
+
+/// Formats the GEMM has a path for (all device formats).
+constexpr bool gemm_format_supported(DType t) { return device_format_supported(t); }
+
+#if GRETA_GPU_COMPILER
+template <class Arch, DType T>
+struct GemmKernel {
+    using P = GemmPolicy<Arch, T>;
+    using F = Format<T>;
+    using Atom = MmaAtom<Arch>;
+    static constexpr int max_block_threads = P::threads;
+
+    GRETA_DEVICE void operator()(GemmArgs a) const {
+        constexpr int W = P::wave, MT = P::mt, NT = P::nt, PU = F::payload_u4;
+        extern __shared__ uint4 smem_u4[];
+        auto* smem = reinterpret_cast<unsigned char*>(smem_u4);
+        const int tid = int(threadIdx.x), lane = tid % W, warp = tid / W;
+        const int warp_m = warp % P::warps_m, warp_n = warp / P::warps_m;
+        const int c = Atom::b_c(lane);
+        const MatrixLayout L = a.w.layout;
+        const std::uint32_t nsb = L.nsb, x_stride = nsb * kSbValues;
+        const std::uint32_t m0 = blockIdx.x * P::bm;
+        const bool pair = a.epilogue == GemmEpilogue::SiluPair;
+
+        // This lane's weight rows (one per atom column tile); past-the-end rows read row 0.
+        const std::byte* prow[NT];
+        const std::byte* mrow[NT];
+        const std::byte* arow[NT];
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+            const int col = warp_n * P::wn + t * Atom::n + Atom::b_row(lane);
+            // Selects, not a pointer to the kernel parameter (that would copy it to the stack).
+            const bool second = pair && col >= P::bn / 2;
+            std::uint32_t row = pair ? blockIdx.y * (P::bn / 2) + std::uint32_t(col % (P::bn / 2))
+                                     : blockIdx.y * P::bn + std::uint32_t(col);
+            if (row >= L.rows) row = 0;
+            prow[t] = (second ? a.w2.payload : a.w.payload) + std::uint64_t(row) * L.payload_row_bytes() + c * 16;
+            mrow[t] = (second ? a.w2.meta : a.w.meta) + std::uint64_t(row) * L.meta_row_bytes();
+            arow[t] = (second ? a.w2.aux : a.w.aux) + std::uint64_t(row) * L.aux_row_bytes();
+        }
+
+        auto a_tile = [&](int stage) { return reinterpret_cast<std::uint16_t*>(smem + stage * P::stage_bytes); };
+        // Weight cell (chunk ch of atom column t) of this lane: [warp_n][ch][t][lane].
+        auto b_cell = [&](int stage, int ch, int t) {
+            return smem + stage * P::stage_bytes + P::a_bytes +
+                   ((std::uint32_t(warp_n * P::chunks + ch) * NT + std::uint32_t(t)) * W + std::uint32_t(lane)) * 16u;
+        };
+
+        // Step `step` = part (step % parts) of super-block step / parts.
+        auto issue = [&](int stage, std::uint32_t step) {
+            const std::uint32_t sb = step / P::parts, part = step % P::parts;
+            // Activations: bm rows x (part_values / 8) cells of 16 bytes, all threads; rows past M are zeros.
+            constexpr int cells = P::part_values / 8;
+            std::uint16_t* at = a_tile(stage);
+            for (int q = tid; q < P::bm * cells; q += P::threads) {
+                const int r = q / cells, piece = q % cells;
+                const std::uint32_t m = m0 + std::uint32_t(r);
+                const std::uint16_t* src =
+                    a.x + std::uint64_t(m < a.m ? m : 0) * x_stride + sb * kSbValues + part * P::part_values + piece * 8;
+                gpu::stage_copy16(at + r * P::a_stride + piece * 8, src, m >= a.m);
+            }
+            // Weights: the waves sharing warp_n split the cells of their common rows.
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+#pragma unroll
+                for (int n = 0; n < P::part_u4; ++n)
+                    if (n % P::warps_m == warp_m)
+                        gpu::stage_copy16(b_cell(stage, n, t),
+                                          prow[t] + std::uint64_t(sb) * L.payload_sb + (part * P::part_u4 + n) * 64);
+                if constexpr (P::meta_chunks > 0) {
+                    if (P::part_u4 % P::warps_m == warp_m) {
+                        const std::byte* mp = mrow[t] + std::uint64_t(sb) * L.meta_sb + F::meta_lane_offset(c);
+                        if constexpr (F::meta_lane_bytes == 16) gpu::stage_copy16(b_cell(stage, P::part_u4, t), mp);
+                        else gpu::stage_copy4(b_cell(stage, P::part_u4, t), mp);
+                    }
+                }
+                if constexpr (P::aux_chunks > 0) {
+                    if ((P::part_u4 + 1) % P::warps_m == warp_m)
+                        gpu::stage_copy4(b_cell(stage, P::part_u4 + P::meta_chunks, t), arow[t] + std::uint64_t(sb) * L.aux_sb);
+                }
+            }
+        };
+
+        float acc[MT][NT][Atom::acc];
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int t = 0; t < NT; ++t)
+#pragma unroll
+                for (int e = 0; e < Atom::acc; ++e) acc[i][t][e] = 0.0f;
+
+        const std::uint32_t steps = nsb * P::parts;
+#pragma unroll
+        for (int s = 0; s + 1 < P::stages; ++s) {
+            if (std::uint32_t(s) < steps) issue(s, std::uint32_t(s));
+            gpu::stage_commit();
+        }
+        uint4 v[NT][PU];  // this lane's payload; a split super-block fills it one part per step
+        HalfScales<T> hs[NT];
+        for (std::uint32_t sb = 0; sb < nsb; ++sb) {
+#pragma unroll
+            for (int part = 0; part < P::parts; ++part) {
+                const std::uint32_t step = sb * P::parts + std::uint32_t(part);
+                const int stage = int(step % P::stages);
+                if constexpr (P::stages > 1) {
+                    const std::uint32_t ahead = step + P::stages - 1;
+                    if (ahead < steps) issue(int(ahead % P::stages), ahead);
+                    gpu::stage_commit();
+                    gpu::stage_wait<P::stages - 1>();
+                } else {
+                    issue(stage, step);
+                }
+                __syncthreads();
+
+#pragma unroll
+                for (int t = 0; t < NT; ++t) {
+#pragma unroll
+                    for (int n = 0; n < P::part_u4; ++n)
+                        v[t][part * P::part_u4 + n] = *reinterpret_cast<const uint4*>(b_cell(stage, n, t));
+                    if (part == 0) {
+                        MetaRegs mr;
+                        if constexpr (P::meta_chunks > 0) {
+                            if constexpr (F::meta_lane_bytes == 16) {
+                                const uint4 m4 = *reinterpret_cast<const uint4*>(b_cell(stage, P::part_u4, t));
+                                mr.w[0] = m4.x, mr.w[1] = m4.y, mr.w[2] = m4.z, mr.w[3] = m4.w;
+                            } else {
+                                mr.w[0] = *reinterpret_cast<const std::uint32_t*>(b_cell(stage, P::part_u4, t));
+                            }
+                        }
+                        if constexpr (P::aux_chunks > 0)
+                            mr.aux = *reinterpret_cast<const std::uint32_t*>(b_cell(stage, P::part_u4 + P::meta_chunks, t)) &
+                                     0xFFFFu;
+                        hs[t] = half_scales<T>(mr, c);
+                    }
+                }
+
+                const std::uint16_t* at = a_tile(stage) + warp_m * P::wm * P::a_stride;
+#pragma unroll
+                for (int i_slot = 0; i_slot < P::part_slots; ++i_slot) {
+                    const int slot = part * P::part_slots + i_slot;
+                    std::uint32_t af[MT][Atom::a_regs];
+#pragma unroll
+                    for (int i = 0; i < MT; ++i)
+                        Atom::load_a(af[i], at + i * Atom::m * P::a_stride + i_slot * 16, P::a_stride, lane);
+#pragma unroll
+                    for (int t = 0; t < NT; ++t) {
+                        std::uint32_t b01, b23;
+                        slot_weights_half<T>(v[t], slot, hs[t], b01, b23);
+#pragma unroll
+                        for (int i = 0; i < MT; ++i) Atom::mma(acc[i][t], af[i], b01, b23);
+                    }
+                }
+                __syncthreads();  // the stage is refilled next
+            }
+        }
+        gpu::stage_wait<0>();
+
+        // ---- epilogue through an FP32 tile in shared memory ----
+        float* ct = reinterpret_cast<float*>(smem);
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int t = 0; t < NT; ++t)
+#pragma unroll
+                for (int e = 0; e < Atom::acc; ++e) {
+                    const int r = warp_m * P::wm + i * Atom::m + Atom::acc_row(lane, e);
+                    const int col = warp_n * P::wn + t * Atom::n + Atom::acc_col(lane, e);
+                    ct[r * P::c_stride + col] = acc[i][t][e];
+                }
+        __syncthreads();
+        epilogue(a, ct, m0);
+    }
+
+    GRETA_DEVICE static float silu(float g) { return g / (1.0f + expf(-g)); }
+
+    GRETA_DEVICE static void epilogue(const GemmArgs& a, const float* ct, std::uint32_t m0) {
+        const std::uint32_t rows = a.w.layout.rows;
+        if (a.epilogue == GemmEpilogue::SiluPair) {
+            constexpr int half = P::bn / 2;
+            for (int q = int(threadIdx.x); q < P::bm * half; q += P::threads) {
+                const int r = q / half, j = q % half;
+                const std::uint32_t m = m0 + std::uint32_t(r), n = blockIdx.y * half + std::uint32_t(j);
+                if (m >= a.m || n >= rows) continue;
+                a.out[std::uint64_t(m) * a.out_stride + n] = silu(ct[r * P::c_stride + j]) * ct[r * P::c_stride + half + j];
+            }
+            return;
+        }
+        constexpr int pairs = P::bn / 2;
+        for (int q = int(threadIdx.x); q < P::bm * pairs; q += P::threads) {
+            const int r = q / pairs, j = 2 * (q % pairs);
+            const std::uint32_t m = m0 + std::uint32_t(r), n = blockIdx.y * P::bn + std::uint32_t(j);
+            if (m >= a.m || n >= rows) continue;
+            const bool both = n + 1 < rows;
+            float y0 = ct[r * P::c_stride + j], y1 = ct[r * P::c_stride + j + 1];
+            const std::uint64_t o = std::uint64_t(m) * a.out_stride + n;
+            const std::uint32_t pos = a.pos0 + m;
+            switch (a.epilogue) {
+                case GemmEpilogue::Store:
+                    a.out[o] = y0;
+                    if (both) a.out[o + 1] = y1;
+                    break;
+                case GemmEpilogue::Add:
+                    a.out[o] += y0;
+                    if (both) a.out[o + 1] += y1;
+                    break;
+                case GemmEpilogue::MulSilu:
+                    a.out[o] = silu(a.other[o]) * y0;
+                    if (both) a.out[o + 1] = silu(a.other[o + 1]) * y1;
+                    break;
+                case GemmEpilogue::RopeStore:
+                case GemmEpilogue::RopeToCache: {
+                    // Rows n, n + 1 are a rotation pair (head_dim is even, n is even).
+                    const float2 cs = a.rope[std::uint64_t(pos) * (a.head_dim / 2) + (n % a.head_dim) / 2];
+                    const float r0 = y0 * cs.x - y1 * cs.y, r1 = y0 * cs.y + y1 * cs.x;
+                    if (a.epilogue == GemmEpilogue::RopeStore) {
+                        a.out[o] = r0;
+                        a.out[o + 1] = r1;
+                    } else {
+                        std::uint16_t* dst = a.cache + std::uint64_t(pos) * a.cache_stride + n;
+                        dst[0] = gpu::f32_to_half_bits(r0);
+                        dst[1] = gpu::f32_to_half_bits(r1);
+                    }
+                    break;
+                }
+                case GemmEpilogue::ToCache: {
+                    std::uint16_t* dst = a.cache + std::uint64_t(pos) * a.cache_stride + n;
+                    dst[0] = gpu::f32_to_half_bits(y0);
+                    if (both) dst[1] = gpu::f32_to_half_bits(y1);
+                    break;
+                }
+                default: break;
+            }
+        }
+    }
+};
+
+/// Y = X W^T for a.m tokens. X must be packed for (Arch, T) (pack_activations_launch).
+template <class Arch, DType T>
+void gemm_launch(const gpu::Stream& stream, const GemmArgs& a) {
+    using P = GemmPolicy<Arch, T>;
+    if (a.m == 0) return;
+    gpu::LaunchConfig cfg;
+    cfg.grid = dim3((a.m + P::bm - 1) / P::bm, P::col_blocks(a.w.layout.rows, a.epilogue == GemmEpilogue::SiluPair));
+    cfg.block = dim3(P::threads);
+    cfg.shared_bytes = P::smem_bytes;
+    gpu::launch<GemmKernel<Arch, T>>("prefill GEMM", stream, cfg, a);
+}
+#endif  // GRETA_GPU_COMPILER
+
+}  // namespace greta::kernels
+// ---- end greta/kernels/gemm.hpp ----
+// ---- begin greta/kernels/prefill_attention.hpp ----
+/// @file Causal attention of a prompt chunk (prefill), flash-attention style: tiles of K and V
+/// stream through shared memory while each query row keeps an online softmax (running max and
+/// sum, FP32) and its output in registers; the score matrix never reaches device memory.
+///
+/// Queries m = 0..M-1 sit at positions pos0 + m and see keys 0..pos0 + m of the FP16 cache, which
+/// the K/V projections (gemm.hpp epilogues) have already written for this chunk. Head h reads KV
+/// head h / (n_heads / n_kv_heads) (grouped-query attention).
+///
+/// Two kernels:
+///  - sm_90, head_dim a multiple of 16 up to 128: a block is 64 queries of one head (four warps of
+///    16 rows); S = Q K^T and O += P V on mma.sync m16n8k16 (P goes from the S accumulators to
+///    A fragments in registers), K/V tiles of 64 keys double-buffered with cp.async.
+///  - any target and head_dim (gfx942, tiny heads): one block per (query, head), 256 keys per
+///    tile scored into shared memory, then folded into the running output.
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+
+#if GRETA_GPU_COMPILER
+#endif
+
+namespace greta::kernels {
+
+struct PrefillAttentionArgs {
+    const float* q = nullptr;                ///< [m][q_stride], RoPE applied
+    std::uint32_t q_stride = 0;              ///< n_heads * head_dim
+    const std::uint16_t* k_cache = nullptr;  ///< this layer: [context][kv_stride] fp16
+    const std::uint16_t* v_cache = nullptr;
+    float* out = nullptr;                    ///< [m][q_stride]
+    std::uint32_t m = 0, pos0 = 0;
+    std::uint32_t n_heads = 0, n_kv_heads = 0, kv_stride = 0;
+    float scale = 1.0f;                      ///< 1/sqrt(head_dim)
+};
+
+/// Whether the tensor-core kernel serves this head size on this target.
+template <class Arch, int HD>
+inline constexpr bool flash_prefill_mma = std::is_same_v<Arch, arch::Sm90> && HD % 16 == 0 && HD <= 128;
+
+#if GRETA_GPU_COMPILER
+namespace detail {
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint32_t pack_half2(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    std::uint32_t w;
+    __builtin_memcpy(&w, &h, 4);
+    return w;
+}
+}  // namespace detail
+
+template <int HD>
+struct FlashPrefillSm90 {
+    static constexpr int warps = 4, rows = 16 * warps, keys = 64;
+    static constexpr int stride = HD + 8;  ///< halves per K/V row in shared memory (bank spread)
+    static constexpr int max_block_threads = warps * 32;
+    static constexpr std::uint32_t tile_bytes = std::uint32_t(keys) * stride * 2;
+    static constexpr std::uint32_t smem_bytes = 2 * 2 * tile_bytes;  // K and V, two stages
+
+    GRETA_DEVICE void operator()(PrefillAttentionArgs a) const {
+#if defined(GRETA_ARCH_SM90)
+        extern __shared__ uint4 smem_u4[];
+        auto* smem = reinterpret_cast<std::uint16_t*>(smem_u4);
+        const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32, g = lane / 4, c = lane % 4;
+        const std::uint32_t h = blockIdx.y, kvh = h / (a.n_heads / a.n_kv_heads);
+        const std::uint32_t q0 = blockIdx.x * rows;
+        const std::uint32_t last = q0 + rows - 1 < a.m ? q0 + rows - 1 : a.m - 1;
+        const std::uint32_t n_keys = a.pos0 + last + 1, tiles = (n_keys + keys - 1) / keys;
+
+        // Q as A fragments, pre-scaled so the softmax can use exp2.
+        const float qscale = a.scale * 1.4426950408889634f;
+        const std::uint32_t r0 = q0 + std::uint32_t(warp * 16 + g), r1 = r0 + 8;
+        const float* qr0 = a.q + std::uint64_t(r0 < a.m ? r0 : 0) * a.q_stride + h * HD;
+        const float* qr1 = a.q + std::uint64_t(r1 < a.m ? r1 : 0) * a.q_stride + h * HD;
+        std::uint32_t qf[HD / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < HD / 16; ++kk) {
+            const int d = 16 * kk + 2 * c;
+            qf[kk][0] = detail::pack_half2(qr0[d] * qscale, qr0[d + 1] * qscale);
+            qf[kk][1] = detail::pack_half2(qr1[d] * qscale, qr1[d + 1] * qscale);
+            qf[kk][2] = detail::pack_half2(qr0[d + 8] * qscale, qr0[d + 9] * qscale);
+            qf[kk][3] = detail::pack_half2(qr1[d + 8] * qscale, qr1[d + 9] * qscale);
+        }
+        const std::uint32_t qpos0 = a.pos0 + r0, qpos1 = a.pos0 + r1;
+
+        auto k_tile = [&](int s) { return smem + s * 2 * (tile_bytes / 2); };
+        auto v_tile = [&](int s) { return smem + s * 2 * (tile_bytes / 2) + tile_bytes / 2; };
+        auto issue = [&](int s, std::uint32_t kt) {
+            constexpr int pieces = HD / 8;  // 16-byte cells per row
+            for (int i = tid; i < keys * pieces; i += max_block_threads) {
+                const int r = i / pieces, p = i % pieces;
+                const std::uint32_t key = kt * keys + std::uint32_t(r);
+                const bool zero = key >= n_keys;  // never read: masked, but V must not hold NaN bits
+                const std::uint64_t off = std::uint64_t(zero ? 0 : key) * a.kv_stride + kvh * HD + p * 8;
+                gpu::stage_copy16(k_tile(s) + r * stride + p * 8, a.k_cache + off, zero);
+                gpu::stage_copy16(v_tile(s) + r * stride + p * 8, a.v_cache + off, zero);
+            }
+        };
+
+        float o[HD / 8][4];
+#pragma unroll
+        for (int j = 0; j < HD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+        float run_max[2] = {-INFINITY, -INFINITY}, run_sum[2] = {0.0f, 0.0f};
+
+        issue(0, 0);
+        gpu::stage_commit();
+        for (std::uint32_t kt = 0; kt < tiles; ++kt) {
+            const int s = int(kt % 2);
+            if (kt + 1 < tiles) issue(1 - s, kt + 1);
+            gpu::stage_commit();
+            gpu::stage_wait<1>();
+            __syncthreads();
+            const std::uint16_t* ks = k_tile(s);
+            const std::uint16_t* vs = v_tile(s);
+
+            float sc[keys / 8][4];
+#pragma unroll
+            for (int j = 0; j < keys / 8; ++j) {
+                sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0.0f;
+#pragma unroll
+                for (int kk = 0; kk < HD / 16; ++kk) {
+                    const std::uint16_t* kr = ks + (8 * j + g) * stride + 16 * kk + 2 * c;
+                    const std::uint32_t b0 = *reinterpret_cast<const std::uint32_t*>(kr);
+                    const std::uint32_t b1 = *reinterpret_cast<const std::uint32_t*>(kr + 8);
+                    asm volatile(
+                        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                        "{%0,%1,%2,%3};"
+                        : "+f"(sc[j][0]), "+f"(sc[j][1]), "+f"(sc[j][2]), "+f"(sc[j][3])
+                        : "r"(qf[kk][0]), "r"(qf[kk][1]), "r"(qf[kk][2]), "r"(qf[kk][3]), "r"(b0), "r"(b1));
+                }
+            }
+            // Causal mask and the tile's row maxima (rows g and g + 8 of this warp).
+            float tmax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+            for (int j = 0; j < keys / 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const std::uint32_t key = kt * keys + std::uint32_t(8 * j + 2 * c + (e & 1));
+                    const std::uint32_t qp = e < 2 ? qpos0 : qpos1;
+                    if (key > qp) sc[j][e] = -INFINITY;
+                    tmax[e / 2] = fmaxf(tmax[e / 2], sc[j][e]);
+                }
+            float corr[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                tmax[r] = fmaxf(tmax[r], gpu::shfl_xor(tmax[r], 1));
+                tmax[r] = fmaxf(tmax[r], gpu::shfl_xor(tmax[r], 2));
+                const float mnew = fmaxf(run_max[r], tmax[r]);
+                // A row whose keys are all masked so far keeps max -inf: scale by 1, add zeros.
+                corr[r] = mnew == -INFINITY ? 1.0f : exp2f(run_max[r] - mnew);
+                run_max[r] = mnew;
+                run_sum[r] *= corr[r];
+            }
+#pragma unroll
+            for (int j = 0; j < keys / 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const float mx = run_max[e / 2];
+                    sc[j][e] = mx == -INFINITY ? 0.0f : exp2f(sc[j][e] - mx);
+                    run_sum[e / 2] += sc[j][e];
+                }
+#pragma unroll
+            for (int j = 0; j < HD / 8; ++j) {
+                o[j][0] *= corr[0], o[j][1] *= corr[0];
+                o[j][2] *= corr[1], o[j][3] *= corr[1];
+            }
+            // O += P V over the tile's 64 keys, 16 at a time.
+#pragma unroll
+            for (int kk = 0; kk < keys / 16; ++kk) {
+                const std::uint32_t pa[4] = {detail::pack_half2(sc[2 * kk][0], sc[2 * kk][1]),
+                                             detail::pack_half2(sc[2 * kk][2], sc[2 * kk][3]),
+                                             detail::pack_half2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                                             detail::pack_half2(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+                for (int dj = 0; dj < HD / 8; dj += 2) {
+                    const int mi = lane / 8, rr = lane % 8;
+                    const std::uint16_t* vp = vs + (16 * kk + (mi % 2) * 8 + rr) * stride + 8 * dj + (mi / 2) * 8;
+                    const unsigned sa = unsigned(__cvta_generic_to_shared(vp));
+                    std::uint32_t b[4];
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+                                 : "r"(sa));
+#pragma unroll
+                    for (int half = 0; half < 2; ++half)
+                        asm volatile(
+                            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                            "{%8,%9}, {%0,%1,%2,%3};"
+                            : "+f"(o[dj + half][0]), "+f"(o[dj + half][1]), "+f"(o[dj + half][2]), "+f"(o[dj + half][3])
+                            : "r"(pa[0]), "r"(pa[1]), "r"(pa[2]), "r"(pa[3]), "r"(b[2 * half]), "r"(b[2 * half + 1]));
+                }
+            }
+            __syncthreads();  // the stage is refilled next
+        }
+        gpu::stage_wait<0>();
+
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            run_sum[r] += gpu::shfl_xor(run_sum[r], 1);
+            run_sum[r] += gpu::shfl_xor(run_sum[r], 2);
+        }
+        const float inv0 = 1.0f / run_sum[0], inv1 = 1.0f / run_sum[1];
+#pragma unroll
+        for (int j = 0; j < HD / 8; ++j) {
+            const int d = 8 * j + 2 * c;
+            if (r0 < a.m) {
+                float* dst = a.out + std::uint64_t(r0) * a.q_stride + h * HD + d;
+                *reinterpret_cast<float2*>(dst) = make_float2(o[j][0] * inv0, o[j][1] * inv0);
+            }
+            if (r1 < a.m) {
+                float* dst = a.out + std::uint64_t(r1) * a.q_stride + h * HD + d;
+                *reinterpret_cast<float2*>(dst) = make_float2(o[j][2] * inv1, o[j][3] * inv1);
+            }
+        }
+#else
+        (void)a;
+        GRETA_UNREACHABLE_ARCH("FlashPrefillSm90");
+#endif
+    }
+};
+
+/// Any target, any head size <= 256: one block per (query, head).
+template <class Arch, int HD>
+struct PrefillAttentionGeneric {
+    static constexpr int threads = 256, chunk = threads;
+    static constexpr int max_block_threads = threads;
+    static_assert(HD <= threads);
+
+    GRETA_DEVICE void operator()(PrefillAttentionArgs a) const {
+        __shared__ float qs[HD];
+        __shared__ float probs[chunk];
+        __shared__ float scratch[threads / arch::arch_traits<Arch>::wave_size + 1];
+        const int tid = int(threadIdx.x);
+        const std::uint32_t m = blockIdx.x, h = blockIdx.y, kvh = h / (a.n_heads / a.n_kv_heads);
+        const std::uint32_t n = a.pos0 + m + 1;
+        for (int d = tid; d < HD; d += threads) qs[d] = a.q[std::uint64_t(m) * a.q_stride + h * HD + d] * a.scale;
+        __syncthreads();
+        float run_max = -INFINITY, run_sum = 0.0f, acc = 0.0f;
+        for (std::uint32_t start = 0; start < n; start += chunk) {
+            const std::uint32_t key = start + std::uint32_t(tid);
+            float s = -INFINITY;
+            if (key < n) {
+                const std::uint16_t* kr = a.k_cache + std::uint64_t(key) * a.kv_stride + kvh * HD;
+                s = 0.0f;
+#pragma unroll 8
+                for (int d = 0; d < HD; ++d) s = fmaf(qs[d], gpu::half_bits_to_f32(kr[d]), s);
+            }
+            const float mnew = fmaxf(run_max, gpu::block_max<Arch>(s, scratch));
+            const float corr = expf(run_max - mnew);  // run_max = -inf at first: 0, nothing to scale
+            const float p = key < n ? expf(s - mnew) : 0.0f;
+            probs[tid] = p;
+            run_sum = run_sum * corr + gpu::block_sum<Arch>(p, scratch);  // its barrier publishes probs
+            if (tid < HD) {
+                const std::uint32_t count = n - start < std::uint32_t(chunk) ? n - start : std::uint32_t(chunk);
+                float v = acc * corr;
+                for (std::uint32_t i = 0; i < count; ++i)
+                    v = fmaf(probs[i], gpu::half_bits_to_f32(a.v_cache[std::uint64_t(start + i) * a.kv_stride + kvh * HD + tid]), v);
+                acc = v;
+            }
+            run_max = mnew;
+            __syncthreads();  // probs is overwritten next
+        }
+        if (tid < HD) a.out[std::uint64_t(m) * a.q_stride + h * HD + tid] = acc / run_sum;
+    }
+};
+
+template <class Arch, int HD>
+void prefill_attention_launch(const gpu::Stream& stream, const PrefillAttentionArgs& a) {
+    if (a.m == 0) return;
+    gpu::LaunchConfig cfg;
+    if constexpr (flash_prefill_mma<Arch, HD>) {
+        using K = FlashPrefillSm90<HD>;
+        cfg.grid = dim3((a.m + K::rows - 1) / K::rows, a.n_heads);
+        cfg.block = dim3(K::max_block_threads);
+        cfg.shared_bytes = K::smem_bytes;
+        gpu::launch<K>("prefill attention", stream, cfg, a);
+    } else {
+        using K = PrefillAttentionGeneric<Arch, HD>;
+        cfg.grid = dim3(a.m, a.n_heads);
+        cfg.block = dim3(K::threads);
+        gpu::launch<K>("prefill attention", stream, cfg, a);
+    }
+}
+#endif  // GRETA_GPU_COMPILER
+
+}  // namespace greta::kernels
+// ---- end greta/kernels/prefill_attention.hpp ----
 // ---- begin greta/kernels/rmsnorm.hpp ----
 /// @file Standalone RMSNorm, y = x / sqrt(mean(x^2) + eps) * w, FP32 reduction. The decode
 /// path fuses the norm into the following GEMV's prologue (gemv.hpp); this kernel serves
@@ -9295,6 +10296,12 @@ inline double measure_read_bandwidth_gbs(std::uint64_t bytes = 1ull << 31, int r
 /// residual] -> [RMSNorm + gate/up GEMV + SwiGLU] -> [down GEMV + residual]; then [RMSNorm +
 /// lm_head GEMV + argmax]. On Hopper each kernel may start while its predecessor drains
 /// (programmatic dependent launch): it issues its weight loads, then waits for the producer.
+///
+/// Prompts of at least `prefill_min_tokens` tokens take the prefill path instead: chunks of up
+/// to kPrefillChunk tokens go through matrix-core GEMMs (kernels/gemm.hpp; RMSNorm and the fp16
+/// packing of activations in one small kernel before each), causal flash attention over the
+/// cache (kernels/prefill_attention.hpp), with K/V written into the cache by the K/V GEMMs;
+/// only the last position's logits are computed unless every position's are asked for.
 
 #include <algorithm>
 #include <cstdio>
@@ -9317,6 +10324,11 @@ struct GpuBackendOptions {
     bool progress = true;           ///< upload progress bar on stderr
     bool overlap_launches = true;   ///< programmatic dependent launch (Hopper only)
     bool profile = false;           ///< time every launch (also GRETA_GPU_TRACE=1); see profile()
+    /// forward() calls with at least this many tokens use the matrix-core prefill path; 0 never.
+    /// The default is where the GEMM pass overtakes token-by-token decode on the H100 for the
+    /// 7B shapes: one pass costs ~21 ms up to 128 tokens, a decode step ~2.2 ms
+    /// (docs/BENCHMARKS.md, "prefill threshold").
+    std::uint32_t prefill_min_tokens = 10;
 };
 
 /// One launch kind of the decode step, averaged over the profiled steps.
@@ -9373,6 +10385,10 @@ public:
 
     void forward(std::span<const std::int32_t> tokens, std::uint32_t pos, float* logits, bool all_positions) override {
         check(!tokens.empty(), [] { return std::string("forward() needs at least one token"); });
+        if (uses_prefill(tokens.size())) {
+            prefill(tokens, pos, logits, all_positions);
+            return;
+        }
         for (std::size_t i = 0; i < tokens.size(); ++i) {
             run_step(tokens[i], pos + std::uint32_t(i));
             if (all_positions || i + 1 == tokens.size()) {
@@ -9417,6 +10433,12 @@ public:
         return host_io()[2];
     }
 
+    /// Whether forward() of n tokens takes the matrix-core prefill path (hidden-state capture
+    /// for validation keeps the decode path, whose per-layer states it compares).
+    bool uses_prefill(std::size_t n) const {
+        return opt_.prefill_min_tokens > 0 && n >= opt_.prefill_min_tokens && !capture_;
+    }
+    void set_prefill_min_tokens(std::uint32_t n) { opt_.prefill_min_tokens = n; }
     /// Turns graph replay on or off (off: every kernel is launched on each step).
     void set_use_graph(bool on) { opt_.use_graph = on; }
     bool uses_graph() const { return opt_.use_graph; }
@@ -9659,7 +10681,193 @@ private:
         gpu::check(gpu::vendor::memcpy_h2d_async(rope_.data(), table.data(), table.size() * 4, stream_.get()),
                    "upload RoPE table");
         host_logits_.resize(cfg_.vocab_size);
+        allocate_prefill();
         stream_.synchronize("clear state");
+    }
+
+    // ---- prefill: workspace for one chunk of a prompt ----
+    static constexpr std::uint32_t kPrefillChunk = 512;
+
+    void allocate_prefill() {
+        pf_chunk_ = std::min(context_, kPrefillChunk);
+        const std::uint64_t n = pf_chunk_;
+        const bool split_ffn = std::any_of(layers_.begin(), layers_.end(),
+                                           [](const Layer& L) { return L.gate.dev.layout.type != L.up.dev.layout.type; });
+        const std::uint64_t packed_halves = std::max({kernels::packed_row_halves(cfg_.dim), kernels::packed_row_halves(cfg_.q_dim()),
+                                                      kernels::packed_row_halves(cfg_.ffn_dim)});
+        std::uint64_t off = 0;
+        auto take = [&](std::uint64_t bytes) {
+            const std::uint64_t at = off;
+            off = align256(off + bytes);
+            return at;
+        };
+        const std::uint64_t o_tok = take(n * 4), o_x = take(n * cfg_.dim * 4), o_pack = take(n * packed_halves * 2),
+                            o_q = take(n * cfg_.q_dim() * 4), o_att = take(n * cfg_.q_dim() * 4),
+                            o_h = take(n * cfg_.ffn_dim * 4), o_g = take(split_ffn ? n * cfg_.ffn_dim * 4 : 0);
+        pf_work_ = gpu::DeviceBuffer(off, "allocate prefill workspace");
+        auto* b = pf_work_.as<std::byte>();
+        pf_tokens_ = reinterpret_cast<std::int32_t*>(b + o_tok);
+        pf_x_ = reinterpret_cast<float*>(b + o_x);
+        pf_packed_ = reinterpret_cast<std::uint16_t*>(b + o_pack);
+        pf_q_ = reinterpret_cast<float*>(b + o_q);
+        pf_att_ = reinterpret_cast<float*>(b + o_att);
+        pf_h_ = reinterpret_cast<float*>(b + o_h);
+        pf_g_ = reinterpret_cast<float*>(b + o_g);
+        pf_tokens_host_ = gpu::PinnedBuffer(n * 4, "allocate pinned prompt tokens");
+    }
+
+    /// Packs `rows` rows of `src` (K values each, optionally RMS-normalized) for format t into the
+    /// one packed buffer, unless it already holds exactly that.
+    const std::uint16_t* pack_for(DType t, const float* src, std::uint32_t k, const float* norm, std::uint32_t rows) {
+        const PackedKey key{t, src, norm, k, rows};
+        if (!(key == packed_key_)) {
+            kernels::PackArgs p;
+            p.x = src;
+            p.x_stride = k;
+            p.k = k;
+            p.norm = norm;
+            p.eps = cfg_.norm_eps;
+            p.out = pf_packed_;
+            kernels::dispatch_format(t, [&]<DType T>() { kernels::pack_activations_launch<Arch, T>(stream_, p, rows); });
+            packed_key_ = key;
+        }
+        return pf_packed_;
+    }
+    void gemm(const Mat& w, kernels::GemmArgs a) {
+        a.w = w.dev;
+        kernels::dispatch_format(w.dev.layout.type, [&]<DType T>() { kernels::gemm_launch<Arch, T>(stream_, a); });
+    }
+
+    /// One chunk: tokens already in pf_tokens_, positions p0 .. p0 + m - 1.
+    void enqueue_prefill_chunk(std::uint32_t m, std::uint32_t p0) {
+        using E = kernels::GemmEpilogue;
+        const std::uint32_t dim = cfg_.dim, qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), ffn = cfg_.ffn_dim;
+        kernels::dispatch_format(embd_.dev.layout.type, [&]<DType T>() {
+            kernels::embed_rows_launch<Arch, T>(stream_, embd_.dev, pf_tokens_, m, pf_x_);
+        });
+        kernels::GemmArgs base;
+        base.m = m;
+        base.pos0 = p0;
+        base.rope = rope_.as<const float2>();
+        base.head_dim = cfg_.head_dim;
+        for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
+            const Layer& L = layers_[l];
+            std::uint16_t* kc = kv_.as<std::uint16_t>() + std::uint64_t(l) * context_ * kvd;
+            std::uint16_t* vc = kc + std::uint64_t(cfg_.n_layers) * context_ * kvd;
+
+            kernels::GemmArgs g = base;
+            g.x = pack_for(L.wq.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.epilogue = E::RopeStore;
+            g.out = pf_q_;
+            g.out_stride = qd;
+            gemm(L.wq, g);
+            g.x = pack_for(L.wk.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.epilogue = E::RopeToCache;
+            g.out = nullptr;
+            g.cache = kc;
+            g.cache_stride = kvd;
+            gemm(L.wk, g);
+            g.x = pack_for(L.wv.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.epilogue = E::ToCache;
+            g.cache = vc;
+            gemm(L.wv, g);
+
+            kernels::PrefillAttentionArgs at;
+            at.q = pf_q_;
+            at.q_stride = qd;
+            at.k_cache = kc;
+            at.v_cache = vc;
+            at.out = pf_att_;
+            at.m = m;
+            at.pos0 = p0;
+            at.n_heads = cfg_.n_heads;
+            at.n_kv_heads = cfg_.n_kv_heads;
+            at.kv_stride = kvd;
+            at.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
+            kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() { kernels::prefill_attention_launch<Arch, HD>(stream_, at); });
+
+            kernels::GemmArgs o = base;
+            o.x = pack_for(L.wo.dev.layout.type, pf_att_, qd, nullptr, m);
+            o.epilogue = E::Add;
+            o.out = pf_x_;
+            o.out_stride = dim;
+            gemm(L.wo, o);
+            packed_key_ = {};  // x changed
+
+            kernels::GemmArgs f = base;
+            f.x = pack_for(L.gate.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
+            f.out_stride = ffn;
+            if (L.gate.dev.layout.type == L.up.dev.layout.type) {
+                f.epilogue = E::SiluPair;
+                f.w2 = L.up.dev;
+                f.out = pf_h_;
+                gemm(L.gate, f);
+            } else {
+                f.epilogue = E::Store;
+                f.out = pf_g_;
+                gemm(L.gate, f);
+                f.x = pack_for(L.up.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
+                f.epilogue = E::MulSilu;
+                f.other = pf_g_;
+                f.out = pf_h_;
+                gemm(L.up, f);
+            }
+            kernels::GemmArgs d = base;
+            d.x = pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
+            d.epilogue = E::Add;
+            d.out = pf_x_;
+            d.out_stride = dim;
+            gemm(L.down, d);
+            packed_key_ = {};  // x and h change in the next layer
+        }
+    }
+
+    void prefill(std::span<const std::int32_t> tokens, std::uint32_t pos, float* logits, bool all_positions) {
+        const std::size_t n = tokens.size();
+        check(std::uint64_t(pos) + n <= context_, [&] {
+            return "prompt of " + std::to_string(n) + " tokens at position " + std::to_string(pos) +
+                   " does not fit the context of " + std::to_string(context_);
+        });
+        for (std::size_t i = 0; i < n; ++i)
+            check(tokens[i] >= 0 && std::uint32_t(tokens[i]) < cfg_.vocab_size,
+                  [&] { return "token id " + std::to_string(tokens[i]) + " outside the vocabulary"; });
+        const std::uint32_t V = cfg_.vocab_size;
+        for (std::size_t i0 = 0; i0 < n; i0 += pf_chunk_) {
+            const std::uint32_t m = std::uint32_t(std::min<std::size_t>(pf_chunk_, n - i0));
+            // The pinned buffer may still feed the previous chunk's copy.
+            stream_.synchronize("prefill chunk");
+            std::memcpy(pf_tokens_host_.data(), tokens.data() + i0, std::size_t(m) * 4);
+            gpu::check(gpu::vendor::memcpy_h2d_async(pf_tokens_, pf_tokens_host_.data(), std::size_t(m) * 4, stream_.get()),
+                       "copy prompt tokens");
+            packed_key_ = {};
+            enqueue_prefill_chunk(m, pos + std::uint32_t(i0));
+            if (all_positions) {
+                if (!pf_logits_) pf_logits_ = gpu::DeviceBuffer(std::uint64_t(pf_chunk_) * V * 4, "allocate prompt logits");
+                kernels::GemmArgs lm;
+                lm.m = m;
+                lm.x = pack_for(output_.dev.layout.type, pf_x_, cfg_.dim, out_norm_, m);
+                lm.out = pf_logits_.as<float>();
+                lm.out_stride = V;
+                gemm(output_, lm);
+                gpu::check(gpu::vendor::memcpy_d2h_async(logits + i0 * V, pf_logits_.data(), std::size_t(m) * V * 4,
+                                                         stream_.get()),
+                           "copy prompt logits");
+            } else if (i0 + m == n) {
+                // Only the last position's logits: the decode lm_head GEMV on its row.
+                auto a = args(pf_x_ + std::uint64_t(m - 1) * cfg_.dim, out_norm_);
+                a.seg[0] = segment(output_, kernels::GemvEpilogue::Logits, logits_dev_);
+                a.arg_val = arg_val_;
+                a.arg_idx = arg_idx_;
+                a.counter = lm_cnt_;
+                a.token_out = io_dev_ + 2;
+                kernels::dispatch_format(output_.dev.layout.type,
+                                         [&]<DType T>() { kernels::gemv_launch_auto<Arch, T>(stream_, a, false); });
+                gpu::check(gpu::vendor::memcpy_d2h_async(host_logits_.data(), logits_dev_, std::size_t(V) * 4, stream_.get()),
+                           "copy logits to host");
+            }
+        }
+        stream_.synchronize("prefill");
+        if (!all_positions) std::memcpy(logits, host_logits_.data(), std::size_t(V) * 4);
     }
 
     std::int32_t* host_io() const { return io_host_.as<std::int32_t>(); }
@@ -9923,6 +11131,22 @@ private:
     std::int32_t* arg_idx_ = nullptr;
     std::int32_t* io_dev_ = nullptr;
     std::uint32_t attn_splits_ = 1, attn_max_chunk_ = 32, lm_blocks_ = 0;
+
+    // prefill
+    struct PackedKey {
+        DType type = DType::F32;
+        const float* src = nullptr;
+        const float* norm = nullptr;
+        std::uint32_t k = 0, rows = 0;
+        bool operator==(const PackedKey&) const = default;
+    };
+    gpu::DeviceBuffer pf_work_, pf_logits_;
+    gpu::PinnedBuffer pf_tokens_host_;
+    std::uint32_t pf_chunk_ = 0;
+    std::int32_t* pf_tokens_ = nullptr;
+    float *pf_x_ = nullptr, *pf_q_ = nullptr, *pf_att_ = nullptr, *pf_h_ = nullptr, *pf_g_ = nullptr;
+    std::uint16_t* pf_packed_ = nullptr;
+    PackedKey packed_key_;
 
     std::vector<Launch> step_;
     std::vector<std::string> labels_;

@@ -72,16 +72,23 @@ struct GemmPolicy {
     static constexpr int warps_m = 2;
     static constexpr int warps_n = hopper ? 4 : (narrow ? 1 : 2);
     static constexpr int mt = hopper ? 4 : 2;  ///< atoms along M per wave
-    static constexpr int nt = narrow ? 1 : (T == DType::F16 ? (hopper ? 2 : 1) : 2 * (hopper ? 2 : 1));
+    static constexpr int nt = narrow ? 1 : (hopper ? 4 : 2);
+    /// Steps per super-block: F16 rows carry 512 bytes per super-block, so its K loop takes half
+    /// a super-block (slots 0-7, then 8-15: payload cells 0-3, then 4-7) per step, which keeps
+    /// the wide tile and three stages within shared memory.
+    static constexpr int parts = T == DType::F16 ? 2 : 1;
+    static constexpr int part_slots = kSlots / parts, part_values = kSbValues / parts;
+    static_assert(parts == 1 || F::meta_bytes + F::aux_bytes == 0, "split super-blocks carry no scales");
     static constexpr int wm = mt * Atom::m, wn = nt * Atom::n;
     static constexpr int bm = warps_m * wm, bn = warps_n * wn;
     static constexpr int threads = warps_m * warps_n * wave;
     /// cp.async double buffering on Hopper; one synchronous stage where copies go through registers.
-    static constexpr int stages = hopper ? 2 : 1;
+    static constexpr int stages = hopper ? (parts == 2 ? 3 : 2) : 1;
     /// Activation rows padded by 8 halves: ldmatrix rows then fall in different banks.
-    static constexpr int a_stride = kSbValues + 8;
+    static constexpr int a_stride = part_values + 8;
     static constexpr int meta_chunks = F::meta_bytes ? 1 : 0, aux_chunks = F::aux_bytes ? 1 : 0;
-    static constexpr int chunks = F::payload_u4 + meta_chunks + aux_chunks;  ///< 16-byte cells per lane per row
+    static constexpr int part_u4 = F::payload_u4 / parts;
+    static constexpr int chunks = part_u4 + meta_chunks + aux_chunks;  ///< 16-byte cells per lane per row and step
     static constexpr std::uint32_t a_bytes = std::uint32_t(bm) * a_stride * 2;
     static constexpr std::uint32_t b_bytes = std::uint32_t(warps_n) * chunks * nt * wave * 16;
     static constexpr std::uint32_t stage_bytes = a_bytes + b_bytes;
@@ -146,31 +153,37 @@ struct GemmKernel {
                    ((std::uint32_t(warp_n * P::chunks + ch) * NT + std::uint32_t(t)) * W + std::uint32_t(lane)) * 16u;
         };
 
-        auto issue = [&](int stage, std::uint32_t sb) {
-            // Activations: bm rows x 32 cells of 16 bytes, all threads; rows past M are zeros.
+        // Step `step` = part (step % parts) of super-block step / parts.
+        auto issue = [&](int stage, std::uint32_t step) {
+            const std::uint32_t sb = step / P::parts, part = step % P::parts;
+            // Activations: bm rows x (part_values / 8) cells of 16 bytes, all threads; rows past M are zeros.
+            constexpr int cells = P::part_values / 8;
             std::uint16_t* at = a_tile(stage);
-            for (int q = tid; q < P::bm * 32; q += P::threads) {
-                const int r = q / 32, piece = q % 32;
+            for (int q = tid; q < P::bm * cells; q += P::threads) {
+                const int r = q / cells, piece = q % cells;
                 const std::uint32_t m = m0 + std::uint32_t(r);
-                const std::uint16_t* src = a.x + std::uint64_t(m < a.m ? m : 0) * x_stride + sb * kSbValues + piece * 8;
+                const std::uint16_t* src =
+                    a.x + std::uint64_t(m < a.m ? m : 0) * x_stride + sb * kSbValues + part * P::part_values + piece * 8;
                 gpu::stage_copy16(at + r * P::a_stride + piece * 8, src, m >= a.m);
             }
             // Weights: the waves sharing warp_n split the cells of their common rows.
 #pragma unroll
             for (int t = 0; t < NT; ++t) {
 #pragma unroll
-                for (int n = 0; n < PU; ++n)
-                    if (n % P::warps_m == warp_m) gpu::stage_copy16(b_cell(stage, n, t), prow[t] + std::uint64_t(sb) * L.payload_sb + n * 64);
+                for (int n = 0; n < P::part_u4; ++n)
+                    if (n % P::warps_m == warp_m)
+                        gpu::stage_copy16(b_cell(stage, n, t),
+                                          prow[t] + std::uint64_t(sb) * L.payload_sb + (part * P::part_u4 + n) * 64);
                 if constexpr (P::meta_chunks > 0) {
-                    if (PU % P::warps_m == warp_m) {
+                    if (P::part_u4 % P::warps_m == warp_m) {
                         const std::byte* mp = mrow[t] + std::uint64_t(sb) * L.meta_sb + F::meta_lane_offset(c);
-                        if constexpr (F::meta_lane_bytes == 16) gpu::stage_copy16(b_cell(stage, PU, t), mp);
-                        else gpu::stage_copy4(b_cell(stage, PU, t), mp);
+                        if constexpr (F::meta_lane_bytes == 16) gpu::stage_copy16(b_cell(stage, P::part_u4, t), mp);
+                        else gpu::stage_copy4(b_cell(stage, P::part_u4, t), mp);
                     }
                 }
                 if constexpr (P::aux_chunks > 0) {
-                    if ((PU + 1) % P::warps_m == warp_m)
-                        gpu::stage_copy4(b_cell(stage, PU + P::meta_chunks, t), arow[t] + std::uint64_t(sb) * L.aux_sb);
+                    if ((P::part_u4 + 1) % P::warps_m == warp_m)
+                        gpu::stage_copy4(b_cell(stage, P::part_u4 + P::meta_chunks, t), arow[t] + std::uint64_t(sb) * L.aux_sb);
                 }
             }
         };
@@ -183,59 +196,69 @@ struct GemmKernel {
 #pragma unroll
                 for (int e = 0; e < Atom::acc; ++e) acc[i][t][e] = 0.0f;
 
+        const std::uint32_t steps = nsb * P::parts;
 #pragma unroll
         for (int s = 0; s + 1 < P::stages; ++s) {
-            if (std::uint32_t(s) < nsb) issue(s, std::uint32_t(s));
+            if (std::uint32_t(s) < steps) issue(s, std::uint32_t(s));
             gpu::stage_commit();
         }
+        uint4 v[NT][PU];  // this lane's payload; a split super-block fills it one part per step
+        HalfScales<T> hs[NT];
         for (std::uint32_t sb = 0; sb < nsb; ++sb) {
-            const int stage = int(sb % P::stages);
-            if constexpr (P::stages > 1) {
-                const std::uint32_t ahead = sb + P::stages - 1;
-                if (ahead < nsb) issue(int(ahead % P::stages), ahead);
-                gpu::stage_commit();
-                gpu::stage_wait<P::stages - 1>();
-            } else {
-                issue(stage, sb);
-            }
-            __syncthreads();
-
-            // This lane's weights of the step, and their scales.
-            uint4 v[NT][PU];
-            HalfScales<T> hs[NT];
 #pragma unroll
-            for (int t = 0; t < NT; ++t) {
-#pragma unroll
-                for (int n = 0; n < PU; ++n) v[t][n] = *reinterpret_cast<const uint4*>(b_cell(stage, n, t));
-                MetaRegs mr;
-                if constexpr (P::meta_chunks > 0) {
-                    if constexpr (F::meta_lane_bytes == 16) {
-                        const uint4 m4 = *reinterpret_cast<const uint4*>(b_cell(stage, PU, t));
-                        mr.w[0] = m4.x, mr.w[1] = m4.y, mr.w[2] = m4.z, mr.w[3] = m4.w;
-                    } else {
-                        mr.w[0] = *reinterpret_cast<const std::uint32_t*>(b_cell(stage, PU, t));
-                    }
+            for (int part = 0; part < P::parts; ++part) {
+                const std::uint32_t step = sb * P::parts + std::uint32_t(part);
+                const int stage = int(step % P::stages);
+                if constexpr (P::stages > 1) {
+                    const std::uint32_t ahead = step + P::stages - 1;
+                    if (ahead < steps) issue(int(ahead % P::stages), ahead);
+                    gpu::stage_commit();
+                    gpu::stage_wait<P::stages - 1>();
+                } else {
+                    issue(stage, step);
                 }
-                if constexpr (P::aux_chunks > 0)
-                    mr.aux = *reinterpret_cast<const std::uint32_t*>(b_cell(stage, PU + P::meta_chunks, t)) & 0xFFFFu;
-                hs[t] = half_scales<T>(mr, c);
-            }
+                __syncthreads();
 
-            const std::uint16_t* at = a_tile(stage) + warp_m * P::wm * P::a_stride;
-#pragma unroll
-            for (int slot = 0; slot < kSlots; ++slot) {
-                std::uint32_t af[MT][Atom::a_regs];
-#pragma unroll
-                for (int i = 0; i < MT; ++i) Atom::load_a(af[i], at + i * Atom::m * P::a_stride + slot * 16, P::a_stride, lane);
 #pragma unroll
                 for (int t = 0; t < NT; ++t) {
-                    std::uint32_t b01, b23;
-                    slot_weights_half<T>(v[t], slot, hs[t], b01, b23);
 #pragma unroll
-                    for (int i = 0; i < MT; ++i) Atom::mma(acc[i][t], af[i], b01, b23);
+                    for (int n = 0; n < P::part_u4; ++n)
+                        v[t][part * P::part_u4 + n] = *reinterpret_cast<const uint4*>(b_cell(stage, n, t));
+                    if (part == 0) {
+                        MetaRegs mr;
+                        if constexpr (P::meta_chunks > 0) {
+                            if constexpr (F::meta_lane_bytes == 16) {
+                                const uint4 m4 = *reinterpret_cast<const uint4*>(b_cell(stage, P::part_u4, t));
+                                mr.w[0] = m4.x, mr.w[1] = m4.y, mr.w[2] = m4.z, mr.w[3] = m4.w;
+                            } else {
+                                mr.w[0] = *reinterpret_cast<const std::uint32_t*>(b_cell(stage, P::part_u4, t));
+                            }
+                        }
+                        if constexpr (P::aux_chunks > 0)
+                            mr.aux = *reinterpret_cast<const std::uint32_t*>(b_cell(stage, P::part_u4 + P::meta_chunks, t)) &
+                                     0xFFFFu;
+                        hs[t] = half_scales<T>(mr, c);
+                    }
                 }
+
+                const std::uint16_t* at = a_tile(stage) + warp_m * P::wm * P::a_stride;
+#pragma unroll
+                for (int i_slot = 0; i_slot < P::part_slots; ++i_slot) {
+                    const int slot = part * P::part_slots + i_slot;
+                    std::uint32_t af[MT][Atom::a_regs];
+#pragma unroll
+                    for (int i = 0; i < MT; ++i)
+                        Atom::load_a(af[i], at + i * Atom::m * P::a_stride + i_slot * 16, P::a_stride, lane);
+#pragma unroll
+                    for (int t = 0; t < NT; ++t) {
+                        std::uint32_t b01, b23;
+                        slot_weights_half<T>(v[t], slot, hs[t], b01, b23);
+#pragma unroll
+                        for (int i = 0; i < MT; ++i) Atom::mma(acc[i][t], af[i], b01, b23);
+                    }
+                }
+                __syncthreads();  // the stage is refilled next
             }
-            __syncthreads();  // the stage is refilled next
         }
         gpu::stage_wait<0>();
 

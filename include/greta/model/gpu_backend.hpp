@@ -60,8 +60,9 @@ struct GpuBackendOptions {
     bool profile = false;           ///< time every launch (also GRETA_GPU_TRACE=1); see profile()
     /// forward() calls with at least this many tokens use the matrix-core prefill path; 0 never.
     /// The default is where the GEMM pass overtakes token-by-token decode on the H100 for the
-    /// 7B shapes (docs/BENCHMARKS.md, "prefill threshold").
-    std::uint32_t prefill_min_tokens = 4;
+    /// 7B shapes: one pass costs ~21 ms up to 128 tokens, a decode step ~2.2 ms
+    /// (docs/BENCHMARKS.md, "prefill threshold").
+    std::uint32_t prefill_min_tokens = 10;
 };
 
 /// One launch kind of the decode step, averaged over the profiled steps.
