@@ -32,7 +32,7 @@ struct EngineOptions {
     std::filesystem::path model;
     /// SentencePiece .model or GGUF vocabulary; needed when the model file carries none (llama2.c).
     std::filesystem::path tokenizer = {};
-    /// KV-cache positions. 0 = the model's trained context, grown (with a log line) when a
+    /// KV-cache positions. 0 = the model's trained context up to kAutoContextCap, grown (with a log line) when a
     /// generate() call needs more; an explicit value is fixed and requests beyond it are errors.
     std::uint32_t context = 0;
     std::size_t threads = 0;  ///< CPU threads; 0 = all cores
@@ -84,10 +84,21 @@ public:
         return Generator(*backend_, *tokenizer_).generate(prompt, opt, on_text, on_logits);
     }
 
+    /// Largest context chosen automatically (EngineOptions::context = 0).
+    static constexpr std::uint32_t kAutoContextCap = 32768;
+
     /// The execution backend, created on first use with the configured context, or at least
     /// `min_context` positions when the context was left automatic.
     model::Backend& backend(std::uint32_t min_context = 0) {
-        std::uint32_t ctx = opt_.context ? opt_.context : weights_.cfg.max_context;
+        std::uint32_t ctx = opt_.context;
+        if (ctx == 0) {
+            // The KV cache is allocated for the whole context: a file claiming millions of
+            // positions (or a damaged length field) must not size it. -c sets more explicitly.
+            ctx = std::min(weights_.cfg.max_context, kAutoContextCap);
+            if (ctx < weights_.cfg.max_context && opt_.log && !backend_)
+                opt_.log("context " + std::to_string(ctx) + " of the model's " + std::to_string(weights_.cfg.max_context) +
+                         " positions (set -c to use more)");
+        }
         if (opt_.context == 0 && min_context > ctx) {
             ctx = (min_context + 63) / 64 * 64;
             if (opt_.log)
