@@ -9492,6 +9492,29 @@ GRETA_HOST_DEVICE constexpr std::uint32_t packed_source_index(std::uint32_t p) {
     return sb * kSbValues + std::uint32_t(Format<T>::kmap(c, int(r / 16), j));
 }
 
+/// Where source index k of a row lands in the packed order of format t, for producers that
+/// write packed rows themselves (rows must then be whole super-blocks: nothing pads them).
+template <class Arch>
+GRETA_HOST_DEVICE constexpr std::uint32_t packed_position(DType t, std::uint32_t k) {
+    int c = 0, slot = 0, j = 0;
+    const int r = int(k % kSbValues);
+    switch (t) {
+        case DType::Q4_K: Format<DType::Q4_K>::slot_of(r, c, slot, j); break;
+        case DType::Q6_K: Format<DType::Q6_K>::slot_of(r, c, slot, j); break;
+        case DType::Q8_0: Format<DType::Q8_0>::slot_of(r, c, slot, j); break;
+        case DType::F32: Format<DType::F32>::slot_of(r, c, slot, j); break;
+        default: Format<DType::F16>::slot_of(r, c, slot, j); break;  // F16, BF16
+    }
+    return k - std::uint32_t(r) + std::uint32_t(16 * slot + MmaAtom<Arch>::kprime(c, j));
+}
+
+/// A producer's optional fp16 output in the packed order of its consumer's format.
+struct PackedOut {
+    std::uint16_t* out = nullptr;  ///< [rows][stride]; null: the producer writes FP32 only
+    std::uint32_t stride = 0;      ///< halves per row (the row length, a multiple of 256)
+    DType type = DType::F16;       ///< the consumer's weight format
+};
+
 struct PackArgs {
     const float* x = nullptr;     ///< [rows][x_stride] FP32
     std::uint32_t x_stride = 0;
@@ -9553,7 +9576,7 @@ namespace greta::kernels {
 enum class GemmEpilogue : std::uint32_t {
     Store,        ///< out[m][n] = y
     Add,          ///< out[m][n] += y (residual stream)
-    SiluPair,     ///< out[m][n] = silu(gate) * up, gate rows from w, up rows from w2
+    SiluPair,     ///< out[m][n] = silu(gate) * up, gate rows from w, up rows from w2 (or into `packed`)
     MulSilu,      ///< out[m][n] = silu(other[m][n]) * y (up projection after a separate gate)
     RopeStore,    ///< rotate adjacent pairs by position pos0 + m, out[m][n] = y (queries)
     RopeToCache,  ///< rotate, cache[pos0 + m][n] = fp16(y) (keys)
@@ -9574,6 +9597,7 @@ struct GemmArgs {
     std::uint32_t pos0 = 0;            ///< position of token 0 (RoPE, cache)
     const float2* rope = nullptr;      ///< [position][head_dim/2] (cos, sin)
     std::uint32_t head_dim = 0;
+    PackedOut packed;                  ///< SiluPair: write fp16 packed for the down projection instead
 };
 
 /// Tile geometry per target and format, fixed at compile time.
@@ -9805,7 +9829,12 @@ struct GemmKernel {
                 const int r = q / half, j = q % half;
                 const std::uint32_t m = m0 + std::uint32_t(r), n = blockIdx.y * half + std::uint32_t(j);
                 if (m >= a.m || n >= rows) continue;
-                a.out[std::uint64_t(m) * a.out_stride + n] = silu(ct[r * P::c_stride + j]) * ct[r * P::c_stride + half + j];
+                const float h = silu(ct[r * P::c_stride + j]) * ct[r * P::c_stride + half + j];
+                if (a.packed.out)
+                    a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, n)] =
+                        gpu::f32_to_half_bits(h);
+                else
+                    a.out[std::uint64_t(m) * a.out_stride + n] = h;
             }
             return;
         }
@@ -9908,6 +9937,7 @@ struct PrefillAttentionArgs {
     std::uint32_t m = 0, pos0 = 0;
     std::uint32_t n_heads = 0, n_kv_heads = 0, kv_stride = 0;
     float scale = 1.0f;                      ///< 1/sqrt(head_dim)
+    PackedOut packed;                        ///< write fp16 packed for the O projection instead of `out`
 };
 
 /// Whether the tensor-core kernel serves this head size on this target.
@@ -10077,6 +10107,22 @@ struct FlashPrefillSm90 {
 #pragma unroll
         for (int j = 0; j < HD / 8; ++j) {
             const int d = 8 * j + 2 * c;
+            if (a.packed.out) {
+                const std::uint32_t k = h * HD + std::uint32_t(d);
+                const std::uint32_t p0 = packed_position<arch::Sm90>(a.packed.type, k);
+                const std::uint32_t p1 = packed_position<arch::Sm90>(a.packed.type, k + 1);
+                if (r0 < a.m) {
+                    std::uint16_t* row = a.packed.out + std::uint64_t(r0) * a.packed.stride;
+                    row[p0] = gpu::f32_to_half_bits(o[j][0] * inv0);
+                    row[p1] = gpu::f32_to_half_bits(o[j][1] * inv0);
+                }
+                if (r1 < a.m) {
+                    std::uint16_t* row = a.packed.out + std::uint64_t(r1) * a.packed.stride;
+                    row[p0] = gpu::f32_to_half_bits(o[j][2] * inv1);
+                    row[p1] = gpu::f32_to_half_bits(o[j][3] * inv1);
+                }
+                continue;
+            }
             if (r0 < a.m) {
                 float* dst = a.out + std::uint64_t(r0) * a.q_stride + h * HD + d;
                 *reinterpret_cast<float2*>(dst) = make_float2(o[j][0] * inv0, o[j][1] * inv0);
@@ -10134,7 +10180,14 @@ struct PrefillAttentionGeneric {
             run_max = mnew;
             __syncthreads();  // probs is overwritten next
         }
-        if (tid < HD) a.out[std::uint64_t(m) * a.q_stride + h * HD + tid] = acc / run_sum;
+        if (tid < HD) {
+            const std::uint32_t k = h * HD + std::uint32_t(tid);
+            if (a.packed.out)
+                a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, k)] =
+                    gpu::f32_to_half_bits(acc / run_sum);
+            else
+                a.out[std::uint64_t(m) * a.q_stride + k] = acc / run_sum;
+        }
     }
 };
 
@@ -10713,6 +10766,7 @@ private:
             return at;
         };
         const std::uint64_t o_tok = take(n * 4), o_x = take(n * cfg_.dim * 4), o_pack = take(n * packed_halves * 2),
+                            o_pack2 = take(n * packed_halves * 2),
                             o_q = take(n * cfg_.q_dim() * 4), o_att = take(n * cfg_.q_dim() * 4),
                             o_h = take(n * cfg_.ffn_dim * 4), o_g = take(split_ffn ? n * cfg_.ffn_dim * 4 : 0);
         pf_work_ = gpu::DeviceBuffer(off, "allocate prefill workspace");
@@ -10720,6 +10774,7 @@ private:
         pf_tokens_ = reinterpret_cast<std::int32_t*>(b + o_tok);
         pf_x_ = reinterpret_cast<float*>(b + o_x);
         pf_packed_ = reinterpret_cast<std::uint16_t*>(b + o_pack);
+        pf_packed_out_ = reinterpret_cast<std::uint16_t*>(b + o_pack2);
         pf_q_ = reinterpret_cast<float*>(b + o_q);
         pf_att_ = reinterpret_cast<float*>(b + o_att);
         pf_h_ = reinterpret_cast<float*>(b + o_h);
@@ -10795,10 +10850,14 @@ private:
             at.n_kv_heads = cfg_.n_kv_heads;
             at.kv_stride = kvd;
             at.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
+            // Producers write their consumer's packed fp16 input themselves where rows are whole
+            // super-blocks (no padding to clear): one pack launch and an FP32 round trip less.
+            const bool att_packed = qd % kernels::kSbValues == 0;
+            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type};
             kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() { kernels::prefill_attention_launch<Arch, HD>(stream_, at); });
 
             kernels::GemmArgs o = base;
-            o.x = pack_for(L.wo.dev.layout.type, pf_att_, qd, nullptr, m);
+            o.x = att_packed ? pf_packed_out_ : pack_for(L.wo.dev.layout.type, pf_att_, qd, nullptr, m);
             o.epilogue = E::Add;
             o.out = pf_x_;
             o.out_stride = dim;
@@ -10808,10 +10867,13 @@ private:
             kernels::GemmArgs f = base;
             f.x = pack_for(L.gate.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
             f.out_stride = ffn;
+            bool h_packed = false;
             if (L.gate.dev.layout.type == L.up.dev.layout.type) {
                 f.epilogue = E::SiluPair;
                 f.w2 = L.up.dev;
                 f.out = pf_h_;
+                h_packed = ffn % kernels::kSbValues == 0;
+                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type};
                 gemm(L.gate, f);
             } else {
                 f.epilogue = E::Store;
@@ -10824,7 +10886,7 @@ private:
                 gemm(L.up, f);
             }
             kernels::GemmArgs d = base;
-            d.x = pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
+            d.x = h_packed ? pf_packed_out_ : pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
             d.epilogue = E::Add;
             d.out = pf_x_;
             d.out_stride = dim;
@@ -11156,7 +11218,8 @@ private:
     std::uint32_t pf_chunk_ = 0;
     std::int32_t* pf_tokens_ = nullptr;
     float *pf_x_ = nullptr, *pf_q_ = nullptr, *pf_att_ = nullptr, *pf_h_ = nullptr, *pf_g_ = nullptr;
-    std::uint16_t* pf_packed_ = nullptr;
+    std::uint16_t* pf_packed_ = nullptr;      ///< GEMM inputs packed by pack_for
+    std::uint16_t* pf_packed_out_ = nullptr;  ///< GEMM inputs packed by their producer (attention, SwiGLU)
     PackedKey packed_key_;
 
     std::vector<Launch> step_;

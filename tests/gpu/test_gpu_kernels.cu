@@ -725,6 +725,28 @@ TEST_CASE("prefill GEMM epilogues: residual add, SwiGLU, RoPE into q and the cac
         kernels::gemm_launch<Arch, DType::Q4_K>(s, u);
         CHECK(max_rel_error(download<float>(dh, ref.size()), ref) <= 4e-3);
     }
+    SECTION("SiluPair written as fp16 in the down projection's packed order") {
+        constexpr std::uint32_t RP = 256;  // whole super-blocks: the packed row needs no padding
+        const HostMatrix g2 = random_matrix(DType::Q4_K, RP, K, 71), u2 = random_matrix(DType::Q4_K, RP, K, 72);
+        const DevMatrix dg2 = to_device(g2), du2 = to_device(u2);
+        const auto rg2 = reference_gemm(g2, x, M, &nw), ru2 = reference_gemm(u2, x, M, &nw);
+        gpu::DeviceBuffer packed_out(std::size_t(M) * RP * 2);
+        kernels::GemmArgs a = base;
+        a.w = dg2.dev();
+        a.w2 = du2.dev();
+        a.epilogue = kernels::GemmEpilogue::SiluPair;
+        a.packed = {packed_out.as<std::uint16_t>(), RP, DType::Q6_K};
+        kernels::gemm_launch<Arch, DType::Q4_K>(s, a);
+        const auto got = download<std::uint16_t>(packed_out, std::size_t(M) * RP);
+        std::vector<float> unpacked(got.size());
+        std::vector<double> ref(got.size());
+        for (std::uint32_t m = 0; m < M; ++m)
+            for (std::uint32_t n = 0; n < RP; ++n) {
+                unpacked[m * RP + n] = fp16_to_f32(got[m * RP + kernels::packed_position<Arch>(DType::Q6_K, n)]);
+                ref[m * RP + n] = silu(rg2[m * RP + n]) * ru2[m * RP + n];
+            }
+        CHECK(max_rel_error(unpacked, ref) <= 5e-3);  // plus fp16 storage rounding
+    }
     SECTION("RoPE: q rotated by pos0 + m, k and v written to the cache at pos0 + m only") {
         constexpr std::uint32_t HD = 64, KVD = 128, POS0 = 21, CTX = POS0 + M + 9;
         const HostMatrix wk = random_matrix(DType::Q4_K, KVD, K, 66), wv = random_matrix(DType::Q4_K, KVD, K, 67);
@@ -814,6 +836,20 @@ TEST_CASE("prefill attention matches an FP64 causal reference (GQA, a chunk afte
         gpu::Stream s;
         kernels::prefill_attention_launch<Arch, HD>(s, a);
         const auto got = download<float>(out, std::size_t(m) * qd);
+        // The same output packed for a Q4_K O projection: the fp16 of each value, at its place.
+        if (qd % kernels::kSbValues == 0) {
+            gpu::DeviceBuffer packed_out(std::size_t(m) * qd * 2);
+            kernels::PrefillAttentionArgs p = a;
+            p.packed = {packed_out.as<std::uint16_t>(), qd, DType::Q4_K};
+            kernels::prefill_attention_launch<Arch, HD>(s, p);
+            const auto ph = download<std::uint16_t>(packed_out, std::size_t(m) * qd);
+            std::size_t mismatches = 0;
+            for (std::uint32_t i = 0; i < m; ++i)
+                for (std::uint32_t k = 0; k < qd; ++k)
+                    mismatches += ph[std::size_t(i) * qd + kernels::packed_position<Arch>(DType::Q4_K, k)] !=
+                                  f32_to_fp16(got[std::size_t(i) * qd + k]);
+            CHECK(mismatches == 0u);
+        }
         std::vector<double> ref(got.size());
         for (std::uint32_t i = 0; i < m; ++i)
             for (std::uint32_t h = 0; h < NH; ++h) {

@@ -37,7 +37,7 @@ namespace greta::kernels {
 enum class GemmEpilogue : std::uint32_t {
     Store,        ///< out[m][n] = y
     Add,          ///< out[m][n] += y (residual stream)
-    SiluPair,     ///< out[m][n] = silu(gate) * up, gate rows from w, up rows from w2
+    SiluPair,     ///< out[m][n] = silu(gate) * up, gate rows from w, up rows from w2 (or into `packed`)
     MulSilu,      ///< out[m][n] = silu(other[m][n]) * y (up projection after a separate gate)
     RopeStore,    ///< rotate adjacent pairs by position pos0 + m, out[m][n] = y (queries)
     RopeToCache,  ///< rotate, cache[pos0 + m][n] = fp16(y) (keys)
@@ -58,6 +58,7 @@ struct GemmArgs {
     std::uint32_t pos0 = 0;            ///< position of token 0 (RoPE, cache)
     const float2* rope = nullptr;      ///< [position][head_dim/2] (cos, sin)
     std::uint32_t head_dim = 0;
+    PackedOut packed;                  ///< SiluPair: write fp16 packed for the down projection instead
 };
 
 /// Tile geometry per target and format, fixed at compile time.
@@ -289,7 +290,12 @@ struct GemmKernel {
                 const int r = q / half, j = q % half;
                 const std::uint32_t m = m0 + std::uint32_t(r), n = blockIdx.y * half + std::uint32_t(j);
                 if (m >= a.m || n >= rows) continue;
-                a.out[std::uint64_t(m) * a.out_stride + n] = silu(ct[r * P::c_stride + j]) * ct[r * P::c_stride + half + j];
+                const float h = silu(ct[r * P::c_stride + j]) * ct[r * P::c_stride + half + j];
+                if (a.packed.out)
+                    a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, n)] =
+                        gpu::f32_to_half_bits(h);
+                else
+                    a.out[std::uint64_t(m) * a.out_stride + n] = h;
             }
             return;
         }

@@ -34,6 +34,29 @@ GRETA_HOST_DEVICE constexpr std::uint32_t packed_source_index(std::uint32_t p) {
     return sb * kSbValues + std::uint32_t(Format<T>::kmap(c, int(r / 16), j));
 }
 
+/// Where source index k of a row lands in the packed order of format t, for producers that
+/// write packed rows themselves (rows must then be whole super-blocks: nothing pads them).
+template <class Arch>
+GRETA_HOST_DEVICE constexpr std::uint32_t packed_position(DType t, std::uint32_t k) {
+    int c = 0, slot = 0, j = 0;
+    const int r = int(k % kSbValues);
+    switch (t) {
+        case DType::Q4_K: Format<DType::Q4_K>::slot_of(r, c, slot, j); break;
+        case DType::Q6_K: Format<DType::Q6_K>::slot_of(r, c, slot, j); break;
+        case DType::Q8_0: Format<DType::Q8_0>::slot_of(r, c, slot, j); break;
+        case DType::F32: Format<DType::F32>::slot_of(r, c, slot, j); break;
+        default: Format<DType::F16>::slot_of(r, c, slot, j); break;  // F16, BF16
+    }
+    return k - std::uint32_t(r) + std::uint32_t(16 * slot + MmaAtom<Arch>::kprime(c, j));
+}
+
+/// A producer's optional fp16 output in the packed order of its consumer's format.
+struct PackedOut {
+    std::uint16_t* out = nullptr;  ///< [rows][stride]; null: the producer writes FP32 only
+    std::uint32_t stride = 0;      ///< halves per row (the row length, a multiple of 256)
+    DType type = DType::F16;       ///< the consumer's weight format
+};
+
 struct PackArgs {
     const float* x = nullptr;     ///< [rows][x_stride] FP32
     std::uint32_t x_stride = 0;

@@ -20,6 +20,7 @@
 
 #include <greta/arch/arch.hpp>
 #include <greta/kernels/attention.hpp>
+#include <greta/kernels/pack_activations.hpp>
 
 #if GRETA_GPU_COMPILER
 #include <greta/gpu/intrinsics.hpp>
@@ -37,6 +38,7 @@ struct PrefillAttentionArgs {
     std::uint32_t m = 0, pos0 = 0;
     std::uint32_t n_heads = 0, n_kv_heads = 0, kv_stride = 0;
     float scale = 1.0f;                      ///< 1/sqrt(head_dim)
+    PackedOut packed;                        ///< write fp16 packed for the O projection instead of `out`
 };
 
 /// Whether the tensor-core kernel serves this head size on this target.
@@ -206,6 +208,22 @@ struct FlashPrefillSm90 {
 #pragma unroll
         for (int j = 0; j < HD / 8; ++j) {
             const int d = 8 * j + 2 * c;
+            if (a.packed.out) {
+                const std::uint32_t k = h * HD + std::uint32_t(d);
+                const std::uint32_t p0 = packed_position<arch::Sm90>(a.packed.type, k);
+                const std::uint32_t p1 = packed_position<arch::Sm90>(a.packed.type, k + 1);
+                if (r0 < a.m) {
+                    std::uint16_t* row = a.packed.out + std::uint64_t(r0) * a.packed.stride;
+                    row[p0] = gpu::f32_to_half_bits(o[j][0] * inv0);
+                    row[p1] = gpu::f32_to_half_bits(o[j][1] * inv0);
+                }
+                if (r1 < a.m) {
+                    std::uint16_t* row = a.packed.out + std::uint64_t(r1) * a.packed.stride;
+                    row[p0] = gpu::f32_to_half_bits(o[j][2] * inv1);
+                    row[p1] = gpu::f32_to_half_bits(o[j][3] * inv1);
+                }
+                continue;
+            }
             if (r0 < a.m) {
                 float* dst = a.out + std::uint64_t(r0) * a.q_stride + h * HD + d;
                 *reinterpret_cast<float2*>(dst) = make_float2(o[j][0] * inv0, o[j][1] * inv0);
@@ -263,7 +281,14 @@ struct PrefillAttentionGeneric {
             run_max = mnew;
             __syncthreads();  // probs is overwritten next
         }
-        if (tid < HD) a.out[std::uint64_t(m) * a.q_stride + h * HD + tid] = acc / run_sum;
+        if (tid < HD) {
+            const std::uint32_t k = h * HD + std::uint32_t(tid);
+            if (a.packed.out)
+                a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, k)] =
+                    gpu::f32_to_half_bits(acc / run_sum);
+            else
+                a.out[std::uint64_t(m) * a.q_stride + k] = acc / run_sum;
+        }
     }
 };
 

@@ -436,6 +436,7 @@ private:
             return at;
         };
         const std::uint64_t o_tok = take(n * 4), o_x = take(n * cfg_.dim * 4), o_pack = take(n * packed_halves * 2),
+                            o_pack2 = take(n * packed_halves * 2),
                             o_q = take(n * cfg_.q_dim() * 4), o_att = take(n * cfg_.q_dim() * 4),
                             o_h = take(n * cfg_.ffn_dim * 4), o_g = take(split_ffn ? n * cfg_.ffn_dim * 4 : 0);
         pf_work_ = gpu::DeviceBuffer(off, "allocate prefill workspace");
@@ -443,6 +444,7 @@ private:
         pf_tokens_ = reinterpret_cast<std::int32_t*>(b + o_tok);
         pf_x_ = reinterpret_cast<float*>(b + o_x);
         pf_packed_ = reinterpret_cast<std::uint16_t*>(b + o_pack);
+        pf_packed_out_ = reinterpret_cast<std::uint16_t*>(b + o_pack2);
         pf_q_ = reinterpret_cast<float*>(b + o_q);
         pf_att_ = reinterpret_cast<float*>(b + o_att);
         pf_h_ = reinterpret_cast<float*>(b + o_h);
@@ -518,10 +520,14 @@ private:
             at.n_kv_heads = cfg_.n_kv_heads;
             at.kv_stride = kvd;
             at.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
+            // Producers write their consumer's packed fp16 input themselves where rows are whole
+            // super-blocks (no padding to clear): one pack launch and an FP32 round trip less.
+            const bool att_packed = qd % kernels::kSbValues == 0;
+            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type};
             kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() { kernels::prefill_attention_launch<Arch, HD>(stream_, at); });
 
             kernels::GemmArgs o = base;
-            o.x = pack_for(L.wo.dev.layout.type, pf_att_, qd, nullptr, m);
+            o.x = att_packed ? pf_packed_out_ : pack_for(L.wo.dev.layout.type, pf_att_, qd, nullptr, m);
             o.epilogue = E::Add;
             o.out = pf_x_;
             o.out_stride = dim;
@@ -531,10 +537,13 @@ private:
             kernels::GemmArgs f = base;
             f.x = pack_for(L.gate.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
             f.out_stride = ffn;
+            bool h_packed = false;
             if (L.gate.dev.layout.type == L.up.dev.layout.type) {
                 f.epilogue = E::SiluPair;
                 f.w2 = L.up.dev;
                 f.out = pf_h_;
+                h_packed = ffn % kernels::kSbValues == 0;
+                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type};
                 gemm(L.gate, f);
             } else {
                 f.epilogue = E::Store;
@@ -547,7 +556,7 @@ private:
                 gemm(L.up, f);
             }
             kernels::GemmArgs d = base;
-            d.x = pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
+            d.x = h_packed ? pf_packed_out_ : pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
             d.epilogue = E::Add;
             d.out = pf_x_;
             d.out_stride = dim;
@@ -879,7 +888,8 @@ private:
     std::uint32_t pf_chunk_ = 0;
     std::int32_t* pf_tokens_ = nullptr;
     float *pf_x_ = nullptr, *pf_q_ = nullptr, *pf_att_ = nullptr, *pf_h_ = nullptr, *pf_g_ = nullptr;
-    std::uint16_t* pf_packed_ = nullptr;
+    std::uint16_t* pf_packed_ = nullptr;      ///< GEMM inputs packed by pack_for
+    std::uint16_t* pf_packed_out_ = nullptr;  ///< GEMM inputs packed by their producer (attention, SwiGLU)
     PackedKey packed_key_;
 
     std::vector<Launch> step_;
