@@ -10,6 +10,7 @@
 #include <greta/kernels/dequant_half.hpp>
 #include <greta/kernels/embed.hpp>
 #include <greta/kernels/gemm.hpp>
+#include <greta/kernels/gemm_tma_sm90.hpp>
 #include <greta/kernels/gemv.hpp>
 #include <greta/kernels/mma_atom.hpp>
 #include <greta/kernels/mma_sm90.hpp>

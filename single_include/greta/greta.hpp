@@ -9513,6 +9513,11 @@ struct PackedOut {
     std::uint16_t* out = nullptr;  ///< [rows][stride]; null: the producer writes FP32 only
     std::uint32_t stride = 0;      ///< halves per row (the row length, a multiple of 256)
     DType type = DType::F16;       ///< the consumer's weight format
+    bool natural = false;          ///< the consumer reads natural k order (TMA GEMM)
+    template <class Arch>
+    GRETA_HOST_DEVICE std::uint32_t position(std::uint32_t k) const {
+        return natural ? k : packed_position<Arch>(type, k);
+    }
 };
 
 struct PackArgs {
@@ -9522,6 +9527,7 @@ struct PackArgs {
     const float* norm = nullptr;  ///< RMSNorm weight [k], or null for a plain conversion
     float eps = 1e-5f;
     std::uint16_t* out = nullptr;  ///< [rows][packed_row_halves(k)] fp16
+    bool natural = false;          ///< natural k order (for the TMA GEMM) instead of the atom's
 };
 
 #if GRETA_GPU_COMPILER
@@ -9545,7 +9551,7 @@ struct PackActivationsKernel {
             float v[2];
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                const std::uint32_t i = packed_source_index<Arch, T>(p + std::uint32_t(e));
+                const std::uint32_t i = a.natural ? p + std::uint32_t(e) : packed_source_index<Arch, T>(p + std::uint32_t(e));
                 v[e] = i < a.k ? x[i] * scale * (a.norm ? a.norm[i] : 1.0f) : 0.0f;
             }
             const __half2 h = __floats2half2_rn(v[0], v[1]);
@@ -9831,7 +9837,7 @@ struct GemmKernel {
                 if (m >= a.m || n >= rows) continue;
                 const float h = silu(ct[r * P::c_stride + j]) * ct[r * P::c_stride + half + j];
                 if (a.packed.out)
-                    a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, n)] =
+                    a.packed.out[std::uint64_t(m) * a.packed.stride + a.packed.template position<Arch>(n)] =
                         gpu::f32_to_half_bits(h);
                 else
                     a.out[std::uint64_t(m) * a.out_stride + n] = h;
@@ -9902,6 +9908,251 @@ void gemm_launch(const gpu::Stream& stream, const GemmArgs& a) {
 
 }  // namespace greta::kernels
 // ---- end greta/kernels/gemm.hpp ----
+// ---- begin greta/kernels/gemm_tma_sm90.hpp ----
+/// @file F16 prefill GEMM on Hopper's tensor memory accelerator (TMA) and warpgroup MMA (sm_90a).
+///
+/// F16 weights are plain fp16 rows, so both operands can be copied by TMA straight into the
+/// layout wgmma reads: boxes of 64 k-values (128 bytes) x rows with the 128-byte swizzle, the
+/// canonical K-major layout (8-row groups 1024 bytes apart; a k16 slice starts 32 bytes on).
+/// Thread 0 issues the copies `stages - 1` steps ahead onto per-stage mbarriers; two warpgroups
+/// each multiply 64 tokens x 128 rows (m64n128k16). Activations are read in natural k order
+/// (PackArgs::natural). Rows past M or N read zeros (TMA out-of-bounds fill). The epilogue is
+/// the mma.sync kernel's, on the same 128 x 128 tile.
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+
+#if GRETA_GPU_CUDA
+#include <cuda.h>
+#endif
+
+namespace greta::kernels {
+
+/// An opaque TMA tensor map (CUtensorMap): 128 bytes, 64-byte aligned, kept in device memory.
+struct alignas(64) TmaDescriptor {
+    std::uint64_t bits[16];
+};
+
+struct TmaGemmPolicy {
+    static constexpr int bm = 128, bn = 128, bk = 64, threads = 256, stages = 6;
+    static constexpr std::uint32_t box_rows_a = 128, box_rows_b = 64, box_k = bk;
+    static constexpr std::uint32_t a_bytes = bm * bk * 2, b_bytes = bn * bk * 2, stage_bytes = a_bytes + b_bytes;
+    static constexpr std::uint32_t bar_offset = stages * stage_bytes;
+    static constexpr std::uint32_t smem_bytes = bar_offset + stages * 8;
+    static_assert(GemmPolicy<arch::Sm90, DType::F16>::bm == bm && GemmPolicy<arch::Sm90, DType::F16>::bn == bn &&
+                      GemmPolicy<arch::Sm90, DType::F16>::threads == threads,
+                  "the TMA kernel reuses the mma.sync kernel's epilogue tile");
+    static_assert(std::uint32_t(bm) * GemmPolicy<arch::Sm90, DType::F16>::c_stride * 4 <= smem_bytes);
+};
+
+#if GRETA_GPU_CUDA
+/// Encodes a 2-D fp16 tensor map of `rows` rows of `cols` values (`row_bytes` apart) read in
+/// 128-byte-swizzled boxes of 64 values x `box_rows` rows. Host code; the driver entry point is
+/// looked up once.
+inline TmaDescriptor encode_tma_f16(const void* base, std::uint64_t cols, std::uint64_t rows, std::uint64_t row_bytes,
+                                    std::uint32_t box_rows) {
+    using Encode = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+    static Encode encode = [] {
+        void* fn = nullptr;
+        cudaDriverEntryPointQueryResult q{};
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            fn = nullptr;
+        return reinterpret_cast<Encode>(fn);
+    }();
+    check(encode != nullptr, [] { return std::string("the CUDA driver has no cuTensorMapEncodeTiled (TMA)"); });
+    CUtensorMap map;
+    const cuuint64_t dims[2] = {cols, rows}, strides[1] = {row_bytes};
+    const cuuint32_t box[2] = {TmaGemmPolicy::box_k, box_rows}, elem[2] = {1, 1};
+    const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void*>(base), dims, strides, box, elem,
+                              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    check(r == CUDA_SUCCESS, [&] { return "cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")"; });
+    TmaDescriptor d;
+    static_assert(sizeof(map) == sizeof(d));
+    std::memcpy(&d, &map, sizeof d);
+    return d;
+}
+#endif
+
+#if GRETA_GPU_COMPILER && GRETA_GPU_CUDA
+namespace tma {
+GRETA_DEVICE GRETA_ALWAYS_INLINE unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
+
+GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_init(std::uint64_t* bar, unsigned count) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_expect(std::uint64_t* bar, unsigned bytes) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_wait(std::uint64_t* bar, unsigned parity) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    unsigned done = 0;
+    while (!done)
+        asm volatile(
+            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
+            : "=r"(done)
+            : "r"(smem_addr(bar)), "r"(parity)
+            : "memory");
+#endif
+}
+/// Box (k0, row0) of the tensor map at `map` (device memory) into shared memory, counted on `bar`.
+GRETA_DEVICE GRETA_ALWAYS_INLINE void load_box(void* dst, const TmaDescriptor* map, int k0, int row0, std::uint64_t* bar) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
+            smem_addr(dst)),
+        "l"(map), "r"(k0), "r"(row0), "r"(smem_addr(bar))
+        : "memory");
+#endif
+}
+/// K-major operand with the 128-byte swizzle: 8-row groups 1024 bytes apart (the leading
+/// offset is unused in this mode).
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t descriptor_sw128(const void* smem) {
+    const std::uint32_t addr = smem_addr(smem);
+    return std::uint64_t((addr >> 4) & 0x3FFF) | std::uint64_t(1) << 16 | std::uint64_t(1024 >> 4) << 32 |
+           std::uint64_t(1) << 62;
+}
+
+#define GRETA_WGMMA_R8(i) \
+    "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+/// d (64 x 128, FP32) (+)= A (64 x 16) * B (16 x 128)^T, both K-major fp16 in shared memory.
+GRETA_DEVICE GRETA_ALWAYS_INLINE void mma_m64n128k16(float (&d)[64], std::uint64_t da, std::uint64_t db, bool accumulate) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "%64, %65, p, 1, 1, 0, 0;\n}"
+        : GRETA_WGMMA_R8(0), GRETA_WGMMA_R8(8), GRETA_WGMMA_R8(16), GRETA_WGMMA_R8(24), GRETA_WGMMA_R8(32),
+          GRETA_WGMMA_R8(40), GRETA_WGMMA_R8(48), GRETA_WGMMA_R8(56)
+        : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+#else
+    (void)d, (void)da, (void)db, (void)accumulate;
+    GRETA_UNREACHABLE_ARCH("wgmma (sm_90a)");
+#endif
+}
+#undef GRETA_WGMMA_R8
+GRETA_DEVICE GRETA_ALWAYS_INLINE void wgmma_fence() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void wgmma_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#endif
+}
+template <int N>
+GRETA_DEVICE GRETA_ALWAYS_INLINE void wgmma_wait() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void fence_barrier_init() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
+}
+}  // namespace tma
+
+/// maps[0]: activations (box 8 x 128), maps[1]: w (box 8 x 64), maps[2]: w2 or w again.
+struct GemmTmaF16Kernel {
+    using P = TmaGemmPolicy;
+    static constexpr int max_block_threads = P::threads;
+
+    GRETA_DEVICE void operator()(GemmArgs a, const TmaDescriptor* maps) const {
+        extern __shared__ uint4 smem_u4[];
+        auto* smem = reinterpret_cast<unsigned char*>(smem_u4);
+        auto* bars = reinterpret_cast<std::uint64_t*>(smem + P::bar_offset);
+        const int tid = int(threadIdx.x), wg = tid / 128;
+        const std::uint32_t steps = a.w.layout.nsb * (kSbValues / P::bk);
+        const int m0 = int(blockIdx.x) * P::bm;
+        const bool pair = a.epilogue == GemmEpilogue::SiluPair;
+        // Weight rows of the tile's two 64-row halves (SiluPair: gate rows, then the same up rows).
+        const int n_lo = pair ? int(blockIdx.y) * (P::bn / 2) : int(blockIdx.y) * P::bn;
+        const int n_hi = pair ? n_lo : n_lo + 64;
+        const TmaDescriptor* map_hi = pair ? maps + 2 : maps + 1;
+
+        auto a_tile = [&](int s) { return smem + s * P::stage_bytes; };
+        auto b_tile = [&](int s) { return smem + s * P::stage_bytes + P::a_bytes; };
+        auto load = [&](int s, std::uint32_t step) {
+            const int k0 = int(step) * P::bk;
+            tma::barrier_expect(&bars[s], P::stage_bytes);
+            tma::load_box(a_tile(s), maps, k0, m0, &bars[s]);
+            tma::load_box(b_tile(s), maps + 1, k0, n_lo, &bars[s]);
+            tma::load_box(b_tile(s) + 64 * 128, map_hi, k0, n_hi, &bars[s]);
+        };
+
+        if (tid == 0) {
+            for (int s = 0; s < P::stages; ++s) tma::barrier_init(&bars[s], 1);
+            tma::fence_barrier_init();
+        }
+        __syncthreads();
+        if (tid == 0)
+            for (int s = 0; s + 1 < P::stages; ++s)
+                if (std::uint32_t(s) < steps) load(s, std::uint32_t(s));
+
+        float acc[64];  // written first by step 0 (no accumulate)
+        for (std::uint32_t step = 0; step < steps; ++step) {
+            const int s = int(step % P::stages);
+            tma::barrier_wait(&bars[s], (step / P::stages) & 1u);
+            tma::wgmma_fence();
+            const unsigned char* at = a_tile(s) + wg * 64 * 128;  // this warpgroup's 64 rows
+#pragma unroll
+            for (int k = 0; k < P::bk / 16; ++k)
+                tma::mma_m64n128k16(acc, tma::descriptor_sw128(at + k * 32), tma::descriptor_sw128(b_tile(s) + k * 32),
+                                    step > 0 || k > 0);
+            tma::wgmma_commit();
+            tma::wgmma_wait<1>();  // step - 1 is done in this warpgroup
+            __syncthreads();       // ... and in the other: its stage may be refilled
+            const std::uint32_t ahead = step + P::stages - 1;
+            if (tid == 0 && ahead < steps) load(int(ahead % P::stages), ahead);
+        }
+        tma::wgmma_wait<0>();
+
+        float* ct = reinterpret_cast<float*>(smem);
+        __syncthreads();
+        using C = GemmPolicy<arch::Sm90, DType::F16>;
+        const int lane = tid % 32, warp = (tid % 128) / 32, g = lane / 4, c4 = lane % 4;
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int r = wg * 64 + warp * 16 + g + 8 * (e / 2), col = 8 * j + 2 * c4 + e % 2;
+                ct[r * C::c_stride + col] = acc[4 * j + e];
+            }
+        __syncthreads();
+        GemmKernel<arch::Sm90, DType::F16>::epilogue(a, ct, std::uint32_t(m0));
+    }
+};
+
+/// Y = X W^T with maps made by encode_tma_f16 (in device memory); X in natural k order.
+inline void gemm_tma_f16_launch(const gpu::Stream& stream, const GemmArgs& a, const TmaDescriptor* maps) {
+    using P = TmaGemmPolicy;
+    if (a.m == 0) return;
+    gpu::LaunchConfig cfg;
+    const bool pair = a.epilogue == GemmEpilogue::SiluPair;
+    cfg.grid = dim3((a.m + P::bm - 1) / P::bm, (a.w.layout.rows + (pair ? P::bn / 2 : P::bn) - 1) / (pair ? P::bn / 2 : P::bn));
+    cfg.block = dim3(P::threads);
+    cfg.shared_bytes = P::smem_bytes;
+    gpu::launch<GemmTmaF16Kernel>("prefill GEMM (TMA, F16)", stream, cfg, a, maps);
+}
+#endif  // GRETA_GPU_COMPILER && GRETA_GPU_CUDA
+
+}  // namespace greta::kernels
+// ---- end greta/kernels/gemm_tma_sm90.hpp ----
 // ---- begin greta/kernels/prefill_attention.hpp ----
 /// @file Causal attention of a prompt chunk (prefill), flash-attention style: tiles of K and V
 /// stream through shared memory while each query row keeps an online softmax (running max and
@@ -10109,8 +10360,8 @@ struct FlashPrefillSm90 {
             const int d = 8 * j + 2 * c;
             if (a.packed.out) {
                 const std::uint32_t k = h * HD + std::uint32_t(d);
-                const std::uint32_t p0 = packed_position<arch::Sm90>(a.packed.type, k);
-                const std::uint32_t p1 = packed_position<arch::Sm90>(a.packed.type, k + 1);
+                const std::uint32_t p0 = a.packed.template position<arch::Sm90>(k);
+                const std::uint32_t p1 = a.packed.template position<arch::Sm90>(k + 1);
                 if (r0 < a.m) {
                     std::uint16_t* row = a.packed.out + std::uint64_t(r0) * a.packed.stride;
                     row[p0] = gpu::f32_to_half_bits(o[j][0] * inv0);
@@ -10183,7 +10434,7 @@ struct PrefillAttentionGeneric {
         if (tid < HD) {
             const std::uint32_t k = h * HD + std::uint32_t(tid);
             if (a.packed.out)
-                a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, k)] =
+                a.packed.out[std::uint64_t(m) * a.packed.stride + a.packed.template position<Arch>(k)] =
                     gpu::f32_to_half_bits(acc / run_sum);
             else
                 a.out[std::uint64_t(m) * a.q_stride + k] = acc / run_sum;
@@ -10780,6 +11031,7 @@ private:
         pf_h_ = reinterpret_cast<float*>(b + o_h);
         pf_g_ = reinterpret_cast<float*>(b + o_g);
         pf_tokens_host_ = gpu::PinnedBuffer(n * 4, "allocate pinned prompt tokens");
+        build_tma_maps();
     }
 
     /// Packs `rows` rows of `src` (K values each, optionally RMS-normalized) for format t into the
@@ -10794,14 +11046,78 @@ private:
             p.norm = norm;
             p.eps = cfg_.norm_eps;
             p.out = pf_packed_;
+            p.natural = tma_;
             kernels::dispatch_format(t, [&]<DType T>() { kernels::pack_activations_launch<Arch, T>(stream_, p, rows); });
             packed_key_ = key;
         }
         return pf_packed_;
     }
-    void gemm(const Mat& w, kernels::GemmArgs a) {
+    /// `maps`: this call's three TMA tensor maps (activations, w, w2) when the model takes the
+    /// TMA path (tma_), else ignored.
+    void gemm(const Mat& w, kernels::GemmArgs a, std::size_t maps = 0) {
         a.w = w.dev;
+#if GRETA_GPU_CUDA
+        if constexpr (std::is_same_v<Arch, arch::Sm90>) {
+            if (tma_) {
+                kernels::gemm_tma_f16_launch(stream_, a, tma_maps_.as<const kernels::TmaDescriptor>() + 3 * maps);
+                return;
+            }
+        }
+#endif
         kernels::dispatch_format(w.dev.layout.type, [&]<DType T>() { kernels::gemm_launch<Arch, T>(stream_, a); });
+    }
+
+    // ---- TMA tensor maps (F16 models on sm_90a): three per GEMM call site, made once ----
+    enum Site : std::size_t { kQ, kK, kV, kO, kGateUp, kGate, kUp, kDown, kSites };
+    std::size_t site(std::uint32_t layer, Site s) const { return std::size_t(layer) * kSites + s; }
+    std::size_t lm_site() const { return std::size_t(cfg_.n_layers) * kSites; }
+
+    void build_tma_maps() {
+#if GRETA_GPU_CUDA
+        if constexpr (std::is_same_v<Arch, arch::Sm90>) {
+            bool all_f16 = output_.dev.layout.type == DType::F16;
+            for (const auto& L : layers_)
+                for (const Mat* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down})
+                    all_f16 = all_f16 && m->dev.layout.type == DType::F16;
+            tma_ = all_f16 && !std::getenv("GRETA_NO_TMA");
+            if (!tma_) return;
+            using kernels::encode_tma_f16;
+            auto act = [&](const std::uint16_t* buf, std::uint32_t k) {
+                const std::uint32_t halves = kernels::packed_row_halves(k);
+                return encode_tma_f16(buf, halves, pf_chunk_, std::uint64_t(halves) * 2, kernels::TmaGemmPolicy::box_rows_a);
+            };
+            auto wmap = [&](const Mat& m) {
+                const auto& l = m.dev.layout;
+                return encode_tma_f16(m.dev.payload, std::uint64_t(l.nsb) * kernels::kSbValues, l.rows, l.payload_row_bytes(),
+                                      kernels::TmaGemmPolicy::box_rows_b);
+            };
+            const std::uint32_t qd = cfg_.q_dim(), ffn = cfg_.ffn_dim;
+            const std::uint16_t* o_in = qd % kernels::kSbValues == 0 ? pf_packed_out_ : pf_packed_;
+            const std::uint16_t* d_in = ffn % kernels::kSbValues == 0 ? pf_packed_out_ : pf_packed_;
+            std::vector<kernels::TmaDescriptor> maps(3 * (lm_site() + 1));
+            auto put = [&](std::size_t at, const kernels::TmaDescriptor& a, const kernels::TmaDescriptor& b,
+                           const kernels::TmaDescriptor& b2) {
+                maps[3 * at] = a, maps[3 * at + 1] = b, maps[3 * at + 2] = b2;
+            };
+            const auto x_in = act(pf_packed_, cfg_.dim);
+            for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
+                const Layer& L = layers_[l];
+                put(site(l, kQ), x_in, wmap(L.wq), wmap(L.wq));
+                put(site(l, kK), x_in, wmap(L.wk), wmap(L.wk));
+                put(site(l, kV), x_in, wmap(L.wv), wmap(L.wv));
+                put(site(l, kO), act(o_in, qd), wmap(L.wo), wmap(L.wo));
+                put(site(l, kGateUp), x_in, wmap(L.gate), wmap(L.up));
+                put(site(l, kGate), x_in, wmap(L.gate), wmap(L.gate));
+                put(site(l, kUp), x_in, wmap(L.up), wmap(L.up));
+                put(site(l, kDown), act(d_in, ffn), wmap(L.down), wmap(L.down));
+            }
+            put(lm_site(), x_in, wmap(output_), wmap(output_));
+            tma_maps_ = gpu::DeviceBuffer(maps.size() * sizeof(kernels::TmaDescriptor), "allocate TMA tensor maps");
+            gpu::check(gpu::vendor::memcpy_h2d_async(tma_maps_.data(), maps.data(), tma_maps_.size(), stream_.get()),
+                       "upload TMA tensor maps");
+            stream_.synchronize("upload TMA tensor maps");
+        }
+#endif
     }
 
     /// One chunk: tokens already in pf_tokens_, positions p0 .. p0 + m - 1.
@@ -10826,17 +11142,17 @@ private:
             g.epilogue = E::RopeStore;
             g.out = pf_q_;
             g.out_stride = qd;
-            gemm(L.wq, g);
+            gemm(L.wq, g, site(l, kQ));
             g.x = pack_for(L.wk.dev.layout.type, pf_x_, dim, L.attn_norm, m);
             g.epilogue = E::RopeToCache;
             g.out = nullptr;
             g.cache = kc;
             g.cache_stride = kvd;
-            gemm(L.wk, g);
+            gemm(L.wk, g, site(l, kK));
             g.x = pack_for(L.wv.dev.layout.type, pf_x_, dim, L.attn_norm, m);
             g.epilogue = E::ToCache;
             g.cache = vc;
-            gemm(L.wv, g);
+            gemm(L.wv, g, site(l, kV));
 
             kernels::PrefillAttentionArgs at;
             at.q = pf_q_;
@@ -10853,7 +11169,7 @@ private:
             // Producers write their consumer's packed fp16 input themselves where rows are whole
             // super-blocks (no padding to clear): one pack launch and an FP32 round trip less.
             const bool att_packed = qd % kernels::kSbValues == 0;
-            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type};
+            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type, tma_};
             kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() { kernels::prefill_attention_launch<Arch, HD>(stream_, at); });
 
             kernels::GemmArgs o = base;
@@ -10861,7 +11177,7 @@ private:
             o.epilogue = E::Add;
             o.out = pf_x_;
             o.out_stride = dim;
-            gemm(L.wo, o);
+            gemm(L.wo, o, site(l, kO));
             packed_key_ = {};  // x changed
 
             kernels::GemmArgs f = base;
@@ -10873,24 +11189,24 @@ private:
                 f.w2 = L.up.dev;
                 f.out = pf_h_;
                 h_packed = ffn % kernels::kSbValues == 0;
-                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type};
-                gemm(L.gate, f);
+                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type, tma_};
+                gemm(L.gate, f, site(l, kGateUp));
             } else {
                 f.epilogue = E::Store;
                 f.out = pf_g_;
-                gemm(L.gate, f);
+                gemm(L.gate, f, site(l, kGate));
                 f.x = pack_for(L.up.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
                 f.epilogue = E::MulSilu;
                 f.other = pf_g_;
                 f.out = pf_h_;
-                gemm(L.up, f);
+                gemm(L.up, f, site(l, kUp));
             }
             kernels::GemmArgs d = base;
             d.x = h_packed ? pf_packed_out_ : pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
             d.epilogue = E::Add;
             d.out = pf_x_;
             d.out_stride = dim;
-            gemm(L.down, d);
+            gemm(L.down, d, site(l, kDown));
             packed_key_ = {};  // x and h change in the next layer
         }
     }
@@ -10921,7 +11237,7 @@ private:
                 lm.x = pack_for(output_.dev.layout.type, pf_x_, cfg_.dim, out_norm_, m);
                 lm.out = pf_logits_.as<float>();
                 lm.out_stride = V;
-                gemm(output_, lm);
+                gemm(output_, lm, lm_site());
                 gpu::check(gpu::vendor::memcpy_d2h_async(logits + i0 * V, pf_logits_.data(), std::size_t(m) * V * 4,
                                                          stream_.get()),
                            "copy prompt logits");
@@ -11221,6 +11537,8 @@ private:
     std::uint16_t* pf_packed_ = nullptr;      ///< GEMM inputs packed by pack_for
     std::uint16_t* pf_packed_out_ = nullptr;  ///< GEMM inputs packed by their producer (attention, SwiGLU)
     PackedKey packed_key_;
+    bool tma_ = false;  ///< F16 model on sm_90a: GEMMs on TMA + wgmma (kernels/gemm_tma_sm90.hpp)
+    gpu::DeviceBuffer tma_maps_;
 
     std::vector<Launch> step_;
     std::vector<std::string> labels_;

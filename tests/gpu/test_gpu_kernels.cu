@@ -20,6 +20,7 @@
 #include <greta/gpu.hpp>
 #include <greta/io/gguf.hpp>
 #include <greta/kernels.hpp>
+#include <greta/kernels/gemm_tma_sm90.hpp>
 #include <greta/model/synthetic.hpp>
 #include <greta/quant/row.hpp>
 
@@ -881,4 +882,59 @@ TEST_CASE("prefill attention matches an FP64 causal reference (GQA, a chunk afte
     run.operator()<64>(33, 200);
     run.operator()<8>(20, 5);
     run.operator()<8>(300, 0);  // more keys than one tile of the generic kernel
+}
+
+TEST_CASE("F16 prefill GEMM on TMA + wgmma matches an FP64 reference (ragged, SwiGLU)", "[gpu][gemm][tma]") {
+    GRETA_GPU_OR_SKIP();
+    auto run = [&](std::uint32_t m, std::uint32_t rows, std::uint32_t cols, bool pair) {
+        const HostMatrix w = random_matrix(DType::F16, rows, cols, 9100 + rows + cols);
+        const HostMatrix w2 = random_matrix(DType::F16, rows, cols, 9200 + rows + cols);
+        const DevMatrix dw = to_device(w), dw2 = to_device(w2);
+        const auto x = random_vector(std::size_t(m) * cols, m * 7 + cols, -2.0f, 2.0f);
+        const auto g = random_vector(cols, 8, 0.5f, 1.5f);
+        auto dx = upload(x), dg = upload(g);
+        gpu::Stream s;
+        const std::uint32_t halves = kernels::packed_row_halves(cols);
+        gpu::DeviceBuffer packed(std::size_t(m) * halves * 2);
+        kernels::PackArgs p;
+        p.x = dx.as<const float>();
+        p.x_stride = cols;
+        p.k = cols;
+        p.norm = dg.as<const float>();
+        p.out = packed.as<std::uint16_t>();
+        p.natural = true;
+        kernels::pack_activations_launch<Arch, DType::F16>(s, p, m);
+        const auto& l = dw.layout;
+        const std::vector<kernels::TmaDescriptor> maps = {
+            kernels::encode_tma_f16(packed.data(), halves, m, std::uint64_t(halves) * 2, 128),
+            kernels::encode_tma_f16(dw.payload.data(), std::uint64_t(l.nsb) * 256, rows, l.payload_row_bytes(), 64),
+            kernels::encode_tma_f16((pair ? dw2 : dw).payload.data(), std::uint64_t(l.nsb) * 256, rows, l.payload_row_bytes(), 64)};
+        gpu::DeviceBuffer dmaps(maps.size() * sizeof(kernels::TmaDescriptor));
+        gpu::check(gpu::vendor::memcpy_h2d_async(dmaps.data(), maps.data(), dmaps.size(), nullptr), "upload maps");
+        gpu::check(gpu::vendor::device_sync(), "sync");
+        gpu::DeviceBuffer dy(std::size_t(m) * rows * 4);
+        kernels::GemmArgs a;
+        a.x = packed.as<const std::uint16_t>();
+        a.m = m;
+        a.w = dw.dev();
+        a.w2 = dw2.dev();
+        a.epilogue = pair ? kernels::GemmEpilogue::SiluPair : kernels::GemmEpilogue::Store;
+        a.out = dy.as<float>();
+        a.out_stride = rows;
+        a.w = dw.dev();
+        kernels::gemm_tma_f16_launch(s, a, dmaps.as<const kernels::TmaDescriptor>());
+        s.synchronize();
+        const auto y = download<float>(dy, std::size_t(m) * rows);
+        auto ref = reference_gemm(w, x, m, &g);
+        if (pair) {
+            const auto ru = reference_gemm(w2, x, m, &g);
+            for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = ref[i] / (1.0 + std::exp(-ref[i])) * ru[i];
+        }
+        INFO("M " << m << " rows " << rows << " K " << cols << " SwiGLU " << pair);
+        CHECK(max_rel_error(y, ref) <= 4e-3);
+    };
+    run(1, 300, 512, false);
+    run(200, 257, 768, false);  // M and N past whole tiles, 3 super-blocks
+    run(129, 130, 300, true);   // K padded to 512
+    run(64, 64, 256, false);
 }

@@ -292,7 +292,7 @@ struct GemmKernel {
                 if (m >= a.m || n >= rows) continue;
                 const float h = silu(ct[r * P::c_stride + j]) * ct[r * P::c_stride + half + j];
                 if (a.packed.out)
-                    a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, n)] =
+                    a.packed.out[std::uint64_t(m) * a.packed.stride + a.packed.template position<Arch>(n)] =
                         gpu::f32_to_half_bits(h);
                 else
                     a.out[std::uint64_t(m) * a.out_stride + n] = h;

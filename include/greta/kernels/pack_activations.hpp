@@ -55,6 +55,11 @@ struct PackedOut {
     std::uint16_t* out = nullptr;  ///< [rows][stride]; null: the producer writes FP32 only
     std::uint32_t stride = 0;      ///< halves per row (the row length, a multiple of 256)
     DType type = DType::F16;       ///< the consumer's weight format
+    bool natural = false;          ///< the consumer reads natural k order (TMA GEMM)
+    template <class Arch>
+    GRETA_HOST_DEVICE std::uint32_t position(std::uint32_t k) const {
+        return natural ? k : packed_position<Arch>(type, k);
+    }
 };
 
 struct PackArgs {
@@ -64,6 +69,7 @@ struct PackArgs {
     const float* norm = nullptr;  ///< RMSNorm weight [k], or null for a plain conversion
     float eps = 1e-5f;
     std::uint16_t* out = nullptr;  ///< [rows][packed_row_halves(k)] fp16
+    bool natural = false;          ///< natural k order (for the TMA GEMM) instead of the atom's
 };
 
 #if GRETA_GPU_COMPILER
@@ -87,7 +93,7 @@ struct PackActivationsKernel {
             float v[2];
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                const std::uint32_t i = packed_source_index<Arch, T>(p + std::uint32_t(e));
+                const std::uint32_t i = a.natural ? p + std::uint32_t(e) : packed_source_index<Arch, T>(p + std::uint32_t(e));
                 v[e] = i < a.k ? x[i] * scale * (a.norm ? a.norm[i] : 1.0f) : 0.0f;
             }
             const __half2 h = __floats2half2_rn(v[0], v[1]);

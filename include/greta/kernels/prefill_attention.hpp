@@ -210,8 +210,8 @@ struct FlashPrefillSm90 {
             const int d = 8 * j + 2 * c;
             if (a.packed.out) {
                 const std::uint32_t k = h * HD + std::uint32_t(d);
-                const std::uint32_t p0 = packed_position<arch::Sm90>(a.packed.type, k);
-                const std::uint32_t p1 = packed_position<arch::Sm90>(a.packed.type, k + 1);
+                const std::uint32_t p0 = a.packed.template position<arch::Sm90>(k);
+                const std::uint32_t p1 = a.packed.template position<arch::Sm90>(k + 1);
                 if (r0 < a.m) {
                     std::uint16_t* row = a.packed.out + std::uint64_t(r0) * a.packed.stride;
                     row[p0] = gpu::f32_to_half_bits(o[j][0] * inv0);
@@ -284,7 +284,7 @@ struct PrefillAttentionGeneric {
         if (tid < HD) {
             const std::uint32_t k = h * HD + std::uint32_t(tid);
             if (a.packed.out)
-                a.packed.out[std::uint64_t(m) * a.packed.stride + packed_position<Arch>(a.packed.type, k)] =
+                a.packed.out[std::uint64_t(m) * a.packed.stride + a.packed.template position<Arch>(k)] =
                     gpu::f32_to_half_bits(acc / run_sum);
             else
                 a.out[std::uint64_t(m) * a.q_stride + k] = acc / run_sum;

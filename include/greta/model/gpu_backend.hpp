@@ -42,6 +42,7 @@
 #include <greta/kernels/embed.hpp>
 #include <greta/kernels/formats.hpp>
 #include <greta/kernels/gemm.hpp>
+#include <greta/kernels/gemm_tma_sm90.hpp>
 #include <greta/kernels/gemv.hpp>
 #include <greta/kernels/pack_activations.hpp>
 #include <greta/kernels/prefill_attention.hpp>
@@ -450,6 +451,7 @@ private:
         pf_h_ = reinterpret_cast<float*>(b + o_h);
         pf_g_ = reinterpret_cast<float*>(b + o_g);
         pf_tokens_host_ = gpu::PinnedBuffer(n * 4, "allocate pinned prompt tokens");
+        build_tma_maps();
     }
 
     /// Packs `rows` rows of `src` (K values each, optionally RMS-normalized) for format t into the
@@ -464,14 +466,78 @@ private:
             p.norm = norm;
             p.eps = cfg_.norm_eps;
             p.out = pf_packed_;
+            p.natural = tma_;
             kernels::dispatch_format(t, [&]<DType T>() { kernels::pack_activations_launch<Arch, T>(stream_, p, rows); });
             packed_key_ = key;
         }
         return pf_packed_;
     }
-    void gemm(const Mat& w, kernels::GemmArgs a) {
+    /// `maps`: this call's three TMA tensor maps (activations, w, w2) when the model takes the
+    /// TMA path (tma_), else ignored.
+    void gemm(const Mat& w, kernels::GemmArgs a, std::size_t maps = 0) {
         a.w = w.dev;
+#if GRETA_GPU_CUDA
+        if constexpr (std::is_same_v<Arch, arch::Sm90>) {
+            if (tma_) {
+                kernels::gemm_tma_f16_launch(stream_, a, tma_maps_.as<const kernels::TmaDescriptor>() + 3 * maps);
+                return;
+            }
+        }
+#endif
         kernels::dispatch_format(w.dev.layout.type, [&]<DType T>() { kernels::gemm_launch<Arch, T>(stream_, a); });
+    }
+
+    // ---- TMA tensor maps (F16 models on sm_90a): three per GEMM call site, made once ----
+    enum Site : std::size_t { kQ, kK, kV, kO, kGateUp, kGate, kUp, kDown, kSites };
+    std::size_t site(std::uint32_t layer, Site s) const { return std::size_t(layer) * kSites + s; }
+    std::size_t lm_site() const { return std::size_t(cfg_.n_layers) * kSites; }
+
+    void build_tma_maps() {
+#if GRETA_GPU_CUDA
+        if constexpr (std::is_same_v<Arch, arch::Sm90>) {
+            bool all_f16 = output_.dev.layout.type == DType::F16;
+            for (const auto& L : layers_)
+                for (const Mat* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down})
+                    all_f16 = all_f16 && m->dev.layout.type == DType::F16;
+            tma_ = all_f16 && !std::getenv("GRETA_NO_TMA");
+            if (!tma_) return;
+            using kernels::encode_tma_f16;
+            auto act = [&](const std::uint16_t* buf, std::uint32_t k) {
+                const std::uint32_t halves = kernels::packed_row_halves(k);
+                return encode_tma_f16(buf, halves, pf_chunk_, std::uint64_t(halves) * 2, kernels::TmaGemmPolicy::box_rows_a);
+            };
+            auto wmap = [&](const Mat& m) {
+                const auto& l = m.dev.layout;
+                return encode_tma_f16(m.dev.payload, std::uint64_t(l.nsb) * kernels::kSbValues, l.rows, l.payload_row_bytes(),
+                                      kernels::TmaGemmPolicy::box_rows_b);
+            };
+            const std::uint32_t qd = cfg_.q_dim(), ffn = cfg_.ffn_dim;
+            const std::uint16_t* o_in = qd % kernels::kSbValues == 0 ? pf_packed_out_ : pf_packed_;
+            const std::uint16_t* d_in = ffn % kernels::kSbValues == 0 ? pf_packed_out_ : pf_packed_;
+            std::vector<kernels::TmaDescriptor> maps(3 * (lm_site() + 1));
+            auto put = [&](std::size_t at, const kernels::TmaDescriptor& a, const kernels::TmaDescriptor& b,
+                           const kernels::TmaDescriptor& b2) {
+                maps[3 * at] = a, maps[3 * at + 1] = b, maps[3 * at + 2] = b2;
+            };
+            const auto x_in = act(pf_packed_, cfg_.dim);
+            for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
+                const Layer& L = layers_[l];
+                put(site(l, kQ), x_in, wmap(L.wq), wmap(L.wq));
+                put(site(l, kK), x_in, wmap(L.wk), wmap(L.wk));
+                put(site(l, kV), x_in, wmap(L.wv), wmap(L.wv));
+                put(site(l, kO), act(o_in, qd), wmap(L.wo), wmap(L.wo));
+                put(site(l, kGateUp), x_in, wmap(L.gate), wmap(L.up));
+                put(site(l, kGate), x_in, wmap(L.gate), wmap(L.gate));
+                put(site(l, kUp), x_in, wmap(L.up), wmap(L.up));
+                put(site(l, kDown), act(d_in, ffn), wmap(L.down), wmap(L.down));
+            }
+            put(lm_site(), x_in, wmap(output_), wmap(output_));
+            tma_maps_ = gpu::DeviceBuffer(maps.size() * sizeof(kernels::TmaDescriptor), "allocate TMA tensor maps");
+            gpu::check(gpu::vendor::memcpy_h2d_async(tma_maps_.data(), maps.data(), tma_maps_.size(), stream_.get()),
+                       "upload TMA tensor maps");
+            stream_.synchronize("upload TMA tensor maps");
+        }
+#endif
     }
 
     /// One chunk: tokens already in pf_tokens_, positions p0 .. p0 + m - 1.
@@ -496,17 +562,17 @@ private:
             g.epilogue = E::RopeStore;
             g.out = pf_q_;
             g.out_stride = qd;
-            gemm(L.wq, g);
+            gemm(L.wq, g, site(l, kQ));
             g.x = pack_for(L.wk.dev.layout.type, pf_x_, dim, L.attn_norm, m);
             g.epilogue = E::RopeToCache;
             g.out = nullptr;
             g.cache = kc;
             g.cache_stride = kvd;
-            gemm(L.wk, g);
+            gemm(L.wk, g, site(l, kK));
             g.x = pack_for(L.wv.dev.layout.type, pf_x_, dim, L.attn_norm, m);
             g.epilogue = E::ToCache;
             g.cache = vc;
-            gemm(L.wv, g);
+            gemm(L.wv, g, site(l, kV));
 
             kernels::PrefillAttentionArgs at;
             at.q = pf_q_;
@@ -523,7 +589,7 @@ private:
             // Producers write their consumer's packed fp16 input themselves where rows are whole
             // super-blocks (no padding to clear): one pack launch and an FP32 round trip less.
             const bool att_packed = qd % kernels::kSbValues == 0;
-            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type};
+            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type, tma_};
             kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() { kernels::prefill_attention_launch<Arch, HD>(stream_, at); });
 
             kernels::GemmArgs o = base;
@@ -531,7 +597,7 @@ private:
             o.epilogue = E::Add;
             o.out = pf_x_;
             o.out_stride = dim;
-            gemm(L.wo, o);
+            gemm(L.wo, o, site(l, kO));
             packed_key_ = {};  // x changed
 
             kernels::GemmArgs f = base;
@@ -543,24 +609,24 @@ private:
                 f.w2 = L.up.dev;
                 f.out = pf_h_;
                 h_packed = ffn % kernels::kSbValues == 0;
-                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type};
-                gemm(L.gate, f);
+                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type, tma_};
+                gemm(L.gate, f, site(l, kGateUp));
             } else {
                 f.epilogue = E::Store;
                 f.out = pf_g_;
-                gemm(L.gate, f);
+                gemm(L.gate, f, site(l, kGate));
                 f.x = pack_for(L.up.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
                 f.epilogue = E::MulSilu;
                 f.other = pf_g_;
                 f.out = pf_h_;
-                gemm(L.up, f);
+                gemm(L.up, f, site(l, kUp));
             }
             kernels::GemmArgs d = base;
             d.x = h_packed ? pf_packed_out_ : pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
             d.epilogue = E::Add;
             d.out = pf_x_;
             d.out_stride = dim;
-            gemm(L.down, d);
+            gemm(L.down, d, site(l, kDown));
             packed_key_ = {};  // x and h change in the next layer
         }
     }
@@ -591,7 +657,7 @@ private:
                 lm.x = pack_for(output_.dev.layout.type, pf_x_, cfg_.dim, out_norm_, m);
                 lm.out = pf_logits_.as<float>();
                 lm.out_stride = V;
-                gemm(output_, lm);
+                gemm(output_, lm, lm_site());
                 gpu::check(gpu::vendor::memcpy_d2h_async(logits + i0 * V, pf_logits_.data(), std::size_t(m) * V * 4,
                                                          stream_.get()),
                            "copy prompt logits");
@@ -891,6 +957,8 @@ private:
     std::uint16_t* pf_packed_ = nullptr;      ///< GEMM inputs packed by pack_for
     std::uint16_t* pf_packed_out_ = nullptr;  ///< GEMM inputs packed by their producer (attention, SwiGLU)
     PackedKey packed_key_;
+    bool tma_ = false;  ///< F16 model on sm_90a: GEMMs on TMA + wgmma (kernels/gemm_tma_sm90.hpp)
+    gpu::DeviceBuffer tma_maps_;
 
     std::vector<Launch> step_;
     std::vector<std::string> labels_;
