@@ -81,8 +81,8 @@ relative each) and accumulates in FP32. Worst row error over every position:
 | --- | ---: | ---: |
 | stories260K-f32.gguf | 8.5e-4 | 1.9e-3 |
 | stories260K.bin | 8.1e-4 | 2.4e-3 |
-| llama2-tiny-random-f16.gguf | 4.3e-4 | 5.9e-4 |
-| synthetic-tiny-f16.gguf | 8.5e-4 | 8.7e-4 |
+| llama2-tiny-random-f16.gguf (TMA + wgmma GEMM) | 4.3e-4 | 5.9e-4 |
+| synthetic-tiny-f16.gguf (TMA + wgmma GEMM) | 8.7e-4 | 8.7e-4 |
 | synthetic-tiny-q8_0.gguf | 1.2e-3 | 1.2e-3 |
 | synthetic-tiny-q6_k.gguf | 1.2e-3 | 1.3e-3 |
 | synthetic-tiny-q4_k_m.gguf | 1.9e-3 | 2.4e-3 |
