@@ -9401,16 +9401,7 @@ struct MmaAtom<arch::Sm90> {
     /// d += A * B, B given as the lane's (j0, j1) and (j2, j3) half2 words.
     GRETA_DEVICE GRETA_ALWAYS_INLINE static void mma(float (&d)[acc], const std::uint32_t (&a)[a_regs], std::uint32_t b01,
                                                      std::uint32_t b23) {
-#if defined(GRETA_ARCH_SM90)
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b01), "r"(b23));
-#else
-        (void)d, (void)a, (void)b01, (void)b23;
-        GRETA_UNREACHABLE_ARCH("MmaAtom<Sm90>::mma");
-#endif
+        sm90::mma_16816(d, a, b01, b23);
     }
 #endif
 };
@@ -9651,9 +9642,6 @@ struct GemmPolicy {
         return (rows + per - 1) / per;
     }
 };
-
-/// Formats the GEMM has a path for (all device formats).
-constexpr bool gemm_format_supported(DType t) { return device_format_supported(t); }
 
 #if GRETA_GPU_COMPILER
 template <class Arch, DType T>
@@ -10197,12 +10185,7 @@ inline constexpr bool flash_prefill_mma = std::is_same_v<Arch, arch::Sm90> && HD
 
 #if GRETA_GPU_COMPILER
 namespace detail {
-GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint32_t pack_half2(float lo, float hi) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    std::uint32_t w;
-    __builtin_memcpy(&w, &h, 4);
-    return w;
-}
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint32_t pack_half2(float lo, float hi) { return bits_from_h2(__floats2half2_rn(lo, hi)); }
 }  // namespace detail
 
 template <int HD>
@@ -10278,11 +10261,7 @@ struct FlashPrefillSm90 {
                     const std::uint16_t* kr = ks + (8 * j + g) * stride + 16 * kk + 2 * c;
                     const std::uint32_t b0 = *reinterpret_cast<const std::uint32_t*>(kr);
                     const std::uint32_t b1 = *reinterpret_cast<const std::uint32_t*>(kr + 8);
-                    asm volatile(
-                        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                        "{%0,%1,%2,%3};"
-                        : "+f"(sc[j][0]), "+f"(sc[j][1]), "+f"(sc[j][2]), "+f"(sc[j][3])
-                        : "r"(qf[kk][0]), "r"(qf[kk][1]), "r"(qf[kk][2]), "r"(qf[kk][3]), "r"(b0), "r"(b1));
+                    MmaAtom<arch::Sm90>::mma(sc[j], qf[kk], b0, b1);
                 }
             }
             // Causal mask and the tile's row maxima (rows g and g + 8 of this warp).
@@ -10337,12 +10316,7 @@ struct FlashPrefillSm90 {
                                  : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
                                  : "r"(sa));
 #pragma unroll
-                    for (int half = 0; half < 2; ++half)
-                        asm volatile(
-                            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-                            "{%8,%9}, {%0,%1,%2,%3};"
-                            : "+f"(o[dj + half][0]), "+f"(o[dj + half][1]), "+f"(o[dj + half][2]), "+f"(o[dj + half][3])
-                            : "r"(pa[0]), "r"(pa[1]), "r"(pa[2]), "r"(pa[3]), "r"(b[2 * half]), "r"(b[2 * half + 1]));
+                    for (int half = 0; half < 2; ++half) MmaAtom<arch::Sm90>::mma(o[dj + half], pa, b[2 * half], b[2 * half + 1]);
                 }
             }
             __syncthreads();  // the stage is refilled next
@@ -10753,7 +10727,6 @@ public:
     bool uses_prefill(std::size_t n) const {
         return opt_.prefill_min_tokens > 0 && n >= opt_.prefill_min_tokens && !capture_;
     }
-    void set_prefill_min_tokens(std::uint32_t n) { opt_.prefill_min_tokens = n; }
     /// Turns graph replay on or off (off: every kernel is launched on each step).
     void set_use_graph(bool on) { opt_.use_graph = on; }
     bool uses_graph() const { return opt_.use_graph; }
@@ -11243,12 +11216,7 @@ private:
                            "copy prompt logits");
             } else if (i0 + m == n) {
                 // Only the last position's logits: the decode lm_head GEMV on its row.
-                auto a = args(pf_x_ + std::uint64_t(m - 1) * cfg_.dim, out_norm_);
-                a.seg[0] = segment(output_, kernels::GemvEpilogue::Logits, logits_dev_);
-                a.arg_val = arg_val_;
-                a.arg_idx = arg_idx_;
-                a.counter = lm_cnt_;
-                a.token_out = io_dev_ + 2;
+                const auto a = lm_head_args(pf_x_ + std::uint64_t(m - 1) * cfg_.dim);
                 kernels::dispatch_format(output_.dev.layout.type,
                                          [&]<DType T>() { kernels::gemv_launch_auto<Arch, T>(stream_, a, false); });
                 gpu::check(gpu::vendor::memcpy_d2h_async(host_logits_.data(), logits_dev_, std::size_t(V) * 4, stream_.get()),
@@ -11290,6 +11258,16 @@ private:
         a.pos = io_dev_ + 1;
         a.rope = rope_.as<const float2>();
         a.head_dim = cfg_.head_dim;
+        return a;
+    }
+    /// Final norm + lm_head GEMV of the residual row x, with the greedy argmax into io_dev_[2].
+    kernels::GemvArgs lm_head_args(const float* x) const {
+        auto a = args(x, out_norm_);
+        a.seg[0] = segment(output_, kernels::GemvEpilogue::Logits, logits_dev_);
+        a.arg_val = arg_val_;
+        a.arg_idx = arg_idx_;
+        a.counter = lm_cnt_;
+        a.token_out = io_dev_ + 2;
         return a;
     }
     static kernels::GemvSegment segment(const Mat& m, kernels::GemvEpilogue e, float* out) {
@@ -11417,13 +11395,7 @@ private:
                 });
             }
         }
-        auto lm = args(x_, out_norm_);
-        lm.seg[0] = segment(output_, E::Logits, logits_dev_);
-        lm.arg_val = arg_val_;
-        lm.arg_idx = arg_idx_;
-        lm.counter = lm_cnt_;
-        lm.token_out = io_dev_ + 2;
-        step_.push_back(gemv(lm, "lm_head"));
+        step_.push_back(gemv(lm_head_args(x_), "lm_head"));
     }
 
     void enqueue_step(const gpu::Stream& s) {

@@ -7,6 +7,7 @@
 // throughout), and the same greedy token on every step.
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
+#include <catch2/generators/catch_generators_range.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +31,12 @@ using namespace greta;
     if (!greta_infer::gpu_present()) SKIP("no GPU device: GPU backend tests run on a machine with one")
 
 namespace {
+
+/// Every model in ../shared/models (llama2.c checkpoints and GGUF, F32 to Q4_K_M).
+const std::vector<std::string> kSharedModels = {"stories260K-f32.gguf",        "stories260K.bin",
+                                                "llama2-tiny-random-f16.gguf", "synthetic-tiny-f16.gguf",
+                                                "synthetic-tiny-q8_0.gguf",    "synthetic-tiny-q6_k.gguf",
+                                                "synthetic-tiny-q4_k_m.gguf"};
 
 std::unique_ptr<model::Backend> gpu_backend(const model::ModelWeights& w, std::uint32_t ctx, bool graph = true) {
     return greta_infer::make_gpu_backend(w, {.context = ctx, .use_graph = graph, .progress = false});
@@ -72,10 +79,7 @@ std::vector<std::int32_t> prompt_for(const std::string& name, std::int32_t bos) 
 
 TEST_CASE("GPU logits and greedy ids match the CPU reference on every shared model", "[gpu][backend]") {
     GRETA_GPU_OR_SKIP();
-    const std::string name = GENERATE(std::string("stories260K-f32.gguf"), std::string("stories260K.bin"),
-                                      std::string("llama2-tiny-random-f16.gguf"), std::string("synthetic-tiny-f16.gguf"),
-                                      std::string("synthetic-tiny-q8_0.gguf"), std::string("synthetic-tiny-q6_k.gguf"),
-                                      std::string("synthetic-tiny-q4_k_m.gguf"));
+    const std::string name = GENERATE(from_range(kSharedModels));
     GRETA_SHARED_OR_SKIP(path, "models/" + name);
     const auto file = io::open_model_file(path);
     const auto w = model::bind_weights(file.config, file.rope_style, file.tensors, file.path);
@@ -154,10 +158,7 @@ std::vector<std::int32_t> long_prompt(const std::string& stem, std::uint32_t voc
 TEST_CASE("prefill logits match token-by-token decode at every position on every shared model",
           "[gpu][backend][prefill]") {
     GRETA_GPU_OR_SKIP();
-    const std::string name = GENERATE(std::string("stories260K-f32.gguf"), std::string("stories260K.bin"),
-                                      std::string("llama2-tiny-random-f16.gguf"), std::string("synthetic-tiny-f16.gguf"),
-                                      std::string("synthetic-tiny-q8_0.gguf"), std::string("synthetic-tiny-q6_k.gguf"),
-                                      std::string("synthetic-tiny-q4_k_m.gguf"));
+    const std::string name = GENERATE(from_range(kSharedModels));
     GRETA_SHARED_OR_SKIP(path, "models/" + name);
     const auto file = io::open_model_file(path);
     const auto w = model::bind_weights(file.config, file.rope_style, file.tensors, file.path);

@@ -135,6 +135,34 @@ double max_rel_error(const std::vector<float>& got, const std::vector<double>& r
     return md / std::max(mr, 1e-30);
 }
 
+/// One query's attention output (all heads) in FP64 over the first n_keys cached positions:
+/// q is [n_heads * hd], the caches [position][kvd] fp16, head h reads KV head h / (nh / nkv).
+std::vector<double> reference_attention(const float* q, const std::vector<std::uint16_t>& kh,
+                                        const std::vector<std::uint16_t>& vh, std::uint32_t nh, std::uint32_t nkv,
+                                        std::uint32_t hd, std::uint32_t n_keys) {
+    const std::uint32_t kvd = nkv * hd;
+    std::vector<double> out(std::size_t(nh) * hd);
+    for (std::uint32_t h = 0; h < nh; ++h) {
+        const std::uint32_t kv = h / (nh / nkv);
+        std::vector<double> sc(n_keys);
+        double mx = -INFINITY;
+        for (std::uint32_t t = 0; t < n_keys; ++t) {
+            double d = 0;
+            for (std::uint32_t e = 0; e < hd; ++e) d += double(q[h * hd + e]) * fp16_to_f32(kh[std::size_t(t) * kvd + kv * hd + e]);
+            sc[t] = d / std::sqrt(double(hd));
+            mx = std::max(mx, sc[t]);
+        }
+        double l = 0;
+        for (auto& v : sc) l += (v = std::exp(v - mx));
+        for (std::uint32_t e = 0; e < hd; ++e) {
+            double o = 0;
+            for (std::uint32_t t = 0; t < n_keys; ++t) o += sc[t] * fp16_to_f32(vh[std::size_t(t) * kvd + kv * hd + e]);
+            out[h * hd + e] = o / l;
+        }
+    }
+    return out;
+}
+
 /// y = W (norm(x) or x) in FP64 from the host dequantization.
 std::vector<double> reference_gemv(const HostMatrix& m, const std::vector<float>& x, const std::vector<float>* norm,
                                    float eps = 1e-5f) {
@@ -520,25 +548,7 @@ TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequ
         gpu::Stream s;
         kernels::attention_launch<Arch, HD>(s, a);
         const auto got = download<float>(out, NH * HD);
-        std::vector<double> ref(NH * HD);
-        for (std::uint32_t h = 0; h < NH; ++h) {
-            const std::uint32_t kv = h / (NH / NKV);
-            std::vector<double> sc(n_pos);
-            double mx = -INFINITY;
-            for (std::uint32_t t = 0; t < n_pos; ++t) {
-                double d = 0;
-                for (int e = 0; e < HD; ++e) d += double(q[h * HD + e]) * fp16_to_f32(kh[std::size_t(t) * kvd + kv * HD + e]);
-                sc[t] = d / std::sqrt(double(HD));
-                mx = std::max(mx, sc[t]);
-            }
-            double l = 0;
-            for (auto& v : sc) l += (v = std::exp(v - mx));
-            for (int e = 0; e < HD; ++e) {
-                double o = 0;
-                for (std::uint32_t t = 0; t < n_pos; ++t) o += sc[t] * fp16_to_f32(vh[std::size_t(t) * kvd + kv * HD + e]);
-                ref[h * HD + e] = o / l;
-            }
-        }
+        const auto ref = reference_attention(q.data(), kh, vh, NH, NKV, HD, n_pos);
         INFO("head_dim " << HD << " positions " << n_pos);
         CHECK(max_rel_error(got, ref) <= 2e-5);
         CHECK(download<std::uint32_t>(cnt, NH) == std::vector<std::uint32_t>(NH, 0u));
@@ -851,27 +861,11 @@ TEST_CASE("prefill attention matches an FP64 causal reference (GQA, a chunk afte
                                   f32_to_fp16(got[std::size_t(i) * qd + k]);
             CHECK(mismatches == 0u);
         }
-        std::vector<double> ref(got.size());
-        for (std::uint32_t i = 0; i < m; ++i)
-            for (std::uint32_t h = 0; h < NH; ++h) {
-                const std::uint32_t kv = h / (NH / NKV), n = pos0 + i + 1;
-                std::vector<double> sc(n);
-                double mx = -INFINITY;
-                for (std::uint32_t t = 0; t < n; ++t) {
-                    double d = 0;
-                    for (int e = 0; e < HD; ++e)
-                        d += double(q[std::size_t(i) * qd + h * HD + e]) * fp16_to_f32(kh[std::size_t(t) * kvd + kv * HD + e]);
-                    sc[t] = d / std::sqrt(double(HD));
-                    mx = std::max(mx, sc[t]);
-                }
-                double l = 0;
-                for (auto& v : sc) l += (v = std::exp(v - mx));
-                for (int e = 0; e < HD; ++e) {
-                    double o = 0;
-                    for (std::uint32_t t = 0; t < n; ++t) o += sc[t] * fp16_to_f32(vh[std::size_t(t) * kvd + kv * HD + e]);
-                    ref[std::size_t(i) * qd + h * HD + e] = o / l;
-                }
-            }
+        std::vector<double> ref;
+        for (std::uint32_t i = 0; i < m; ++i) {  // query i sees positions 0 .. pos0 + i
+            const auto row = reference_attention(q.data() + std::size_t(i) * qd, kh, vh, NH, NKV, HD, pos0 + i + 1);
+            ref.insert(ref.end(), row.begin(), row.end());
+        }
         INFO("head_dim " << HD << " M " << m << " pos0 " << pos0);
         CHECK(max_rel_error(got, ref) <= (kernels::flash_prefill_mma<Arch, HD> ? 4e-3 : 2e-5));
     };

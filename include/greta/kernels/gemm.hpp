@@ -107,9 +107,6 @@ struct GemmPolicy {
     }
 };
 
-/// Formats the GEMM has a path for (all device formats).
-constexpr bool gemm_format_supported(DType t) { return device_format_supported(t); }
-
 #if GRETA_GPU_COMPILER
 template <class Arch, DType T>
 struct GemmKernel {

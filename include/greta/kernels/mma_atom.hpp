@@ -20,6 +20,7 @@
 
 #if GRETA_GPU_COMPILER
 #include <greta/gpu/intrinsics.hpp>
+#include <greta/kernels/mma_sm90.hpp>
 #endif
 
 namespace greta::kernels {
@@ -65,16 +66,7 @@ struct MmaAtom<arch::Sm90> {
     /// d += A * B, B given as the lane's (j0, j1) and (j2, j3) half2 words.
     GRETA_DEVICE GRETA_ALWAYS_INLINE static void mma(float (&d)[acc], const std::uint32_t (&a)[a_regs], std::uint32_t b01,
                                                      std::uint32_t b23) {
-#if defined(GRETA_ARCH_SM90)
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b01), "r"(b23));
-#else
-        (void)d, (void)a, (void)b01, (void)b23;
-        GRETA_UNREACHABLE_ARCH("MmaAtom<Sm90>::mma");
-#endif
+        sm90::mma_16816(d, a, b01, b23);
     }
 #endif
 };

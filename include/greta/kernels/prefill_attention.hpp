@@ -20,6 +20,8 @@
 
 #include <greta/arch/arch.hpp>
 #include <greta/kernels/attention.hpp>
+#include <greta/kernels/dequant_half.hpp>
+#include <greta/kernels/mma_atom.hpp>
 #include <greta/kernels/pack_activations.hpp>
 
 #if GRETA_GPU_COMPILER
@@ -47,12 +49,7 @@ inline constexpr bool flash_prefill_mma = std::is_same_v<Arch, arch::Sm90> && HD
 
 #if GRETA_GPU_COMPILER
 namespace detail {
-GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint32_t pack_half2(float lo, float hi) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    std::uint32_t w;
-    __builtin_memcpy(&w, &h, 4);
-    return w;
-}
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint32_t pack_half2(float lo, float hi) { return bits_from_h2(__floats2half2_rn(lo, hi)); }
 }  // namespace detail
 
 template <int HD>
@@ -128,11 +125,7 @@ struct FlashPrefillSm90 {
                     const std::uint16_t* kr = ks + (8 * j + g) * stride + 16 * kk + 2 * c;
                     const std::uint32_t b0 = *reinterpret_cast<const std::uint32_t*>(kr);
                     const std::uint32_t b1 = *reinterpret_cast<const std::uint32_t*>(kr + 8);
-                    asm volatile(
-                        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                        "{%0,%1,%2,%3};"
-                        : "+f"(sc[j][0]), "+f"(sc[j][1]), "+f"(sc[j][2]), "+f"(sc[j][3])
-                        : "r"(qf[kk][0]), "r"(qf[kk][1]), "r"(qf[kk][2]), "r"(qf[kk][3]), "r"(b0), "r"(b1));
+                    MmaAtom<arch::Sm90>::mma(sc[j], qf[kk], b0, b1);
                 }
             }
             // Causal mask and the tile's row maxima (rows g and g + 8 of this warp).
@@ -187,12 +180,7 @@ struct FlashPrefillSm90 {
                                  : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
                                  : "r"(sa));
 #pragma unroll
-                    for (int half = 0; half < 2; ++half)
-                        asm volatile(
-                            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-                            "{%8,%9}, {%0,%1,%2,%3};"
-                            : "+f"(o[dj + half][0]), "+f"(o[dj + half][1]), "+f"(o[dj + half][2]), "+f"(o[dj + half][3])
-                            : "r"(pa[0]), "r"(pa[1]), "r"(pa[2]), "r"(pa[3]), "r"(b[2 * half]), "r"(b[2 * half + 1]));
+                    for (int half = 0; half < 2; ++half) MmaAtom<arch::Sm90>::mma(o[dj + half], pa, b[2 * half], b[2 * half + 1]);
                 }
             }
             __syncthreads();  // the stage is refilled next

@@ -173,7 +173,6 @@ public:
     bool uses_prefill(std::size_t n) const {
         return opt_.prefill_min_tokens > 0 && n >= opt_.prefill_min_tokens && !capture_;
     }
-    void set_prefill_min_tokens(std::uint32_t n) { opt_.prefill_min_tokens = n; }
     /// Turns graph replay on or off (off: every kernel is launched on each step).
     void set_use_graph(bool on) { opt_.use_graph = on; }
     bool uses_graph() const { return opt_.use_graph; }
@@ -663,12 +662,7 @@ private:
                            "copy prompt logits");
             } else if (i0 + m == n) {
                 // Only the last position's logits: the decode lm_head GEMV on its row.
-                auto a = args(pf_x_ + std::uint64_t(m - 1) * cfg_.dim, out_norm_);
-                a.seg[0] = segment(output_, kernels::GemvEpilogue::Logits, logits_dev_);
-                a.arg_val = arg_val_;
-                a.arg_idx = arg_idx_;
-                a.counter = lm_cnt_;
-                a.token_out = io_dev_ + 2;
+                const auto a = lm_head_args(pf_x_ + std::uint64_t(m - 1) * cfg_.dim);
                 kernels::dispatch_format(output_.dev.layout.type,
                                          [&]<DType T>() { kernels::gemv_launch_auto<Arch, T>(stream_, a, false); });
                 gpu::check(gpu::vendor::memcpy_d2h_async(host_logits_.data(), logits_dev_, std::size_t(V) * 4, stream_.get()),
@@ -710,6 +704,16 @@ private:
         a.pos = io_dev_ + 1;
         a.rope = rope_.as<const float2>();
         a.head_dim = cfg_.head_dim;
+        return a;
+    }
+    /// Final norm + lm_head GEMV of the residual row x, with the greedy argmax into io_dev_[2].
+    kernels::GemvArgs lm_head_args(const float* x) const {
+        auto a = args(x, out_norm_);
+        a.seg[0] = segment(output_, kernels::GemvEpilogue::Logits, logits_dev_);
+        a.arg_val = arg_val_;
+        a.arg_idx = arg_idx_;
+        a.counter = lm_cnt_;
+        a.token_out = io_dev_ + 2;
         return a;
     }
     static kernels::GemvSegment segment(const Mat& m, kernels::GemvEpilogue e, float* out) {
@@ -837,13 +841,7 @@ private:
                 });
             }
         }
-        auto lm = args(x_, out_norm_);
-        lm.seg[0] = segment(output_, E::Logits, logits_dev_);
-        lm.arg_val = arg_val_;
-        lm.arg_idx = arg_idx_;
-        lm.counter = lm_cnt_;
-        lm.token_out = io_dev_ + 2;
-        step_.push_back(gemv(lm, "lm_head"));
+        step_.push_back(gemv(lm_head_args(x_), "lm_head"));
     }
 
     void enqueue_step(const gpu::Stream& s) {
