@@ -117,10 +117,7 @@ struct AttentionKernel {
         const int kl = tid % P::key_lanes;
         constexpr int keys_per_round = P::threads / P::key_lanes;
         const int dg = tid % P::val_groups, pg = tid / P::val_groups;
-#ifndef GRETA_ATTN_VALUE_ROUNDS
-#define GRETA_ATTN_VALUE_ROUNDS 4
-#endif
-        constexpr int VPF = GRETA_ATTN_VALUE_ROUNDS;  // value rows per thread loaded before the wait
+        constexpr int VPF = 4;
         float kpre[2][P::key_elems];
         float vpre[VPF][P::val_elems];
         auto key_at = [&](std::uint32_t i, float (&kv)[P::key_elems]) {

@@ -720,14 +720,16 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
 /// most Q4_K launches keep the loaded bytes in registers, one super-block ahead (the gate/up
 /// pair alone streams at 74% of the bandwidth this way, 66% with cp.async staging, which adds
 /// shared-memory traffic); narrow launches with long rows (ffn_down, K = 11008: 4096 rows, one
-/// wave of blocks) split K over 8 waves with cp.async staging five super-blocks deep (60% vs
-/// 52% at three deep against registers; five deep: +1% tg128 over three). Q6_K, with more
-/// registers per super-block, stages through shared memory. Tried in the tg128 chain and
-/// slower (H100, 2026-11-23, tg128 ~451 tok/s before): O projection with 8 waves and 3 stages
-/// (-4%), with 4 stages of 4 waves (430), with 3 or 4 register buffers (439, 434), 8 waves in
-/// registers (434); gate+up/QKV with cp.async 4 or 5 deep (434, 424), 8 waves 3 or 4 deep (436,
-/// 428), 3 or 4 register buffers (411, 389); Q4_K GEMVs capped at 128 registers for 4 blocks per
-/// SM (spills: 381).
+/// wave of blocks) split K over 8 waves with cp.async staging three super-blocks deep (60% vs
+/// 52%). Q6_K, with more registers per super-block, stages through shared memory. Tried in the
+/// tg128 chain and slower or no better (H100, 2026-11-23, same runs ~451 tok/s): O projection
+/// with 8 waves and 3 stages (-4%), 4 stages of 4 waves (430), 3 or 4 register buffers (439,
+/// 434), 8 waves in registers (434); gate+up/QKV with cp.async 4 or 5 deep (434, 424), 8 waves
+/// 3 or 4 deep (436, 428), 3 or 4 register buffers (411, 389); Q4_K GEMVs capped at 128
+/// registers for 4 blocks per SM (spills: 381); ffn_down (Q6_K) 8 waves 3 or 4 deep (452, 450).
+/// ffn_down (Q4_K) five deep and the mixed Q/K/V launch three deep for both formats each
+/// measured +1% alone, but together (with the persistent Q/K/V) 447 vs 450 for the old code in
+/// the same run, with ffn_down's share of the step up: not kept.
 enum class GemvShape { NarrowShortK, NarrowLongK, Wide };
 
 template <class Arch, DType T, GemvShape S>
@@ -740,7 +742,7 @@ struct GemvShapeTune {
 #define GRETA_TUNE_Q4K_NARROW_SHORT 4, 1, true, 0
 #endif
 #ifndef GRETA_TUNE_Q4K_NARROW
-#define GRETA_TUNE_Q4K_NARROW 8, 1, true, 5
+#define GRETA_TUNE_Q4K_NARROW 8, 1, true, 3
 #endif
 #ifndef GRETA_TUNE_Q4K_WIDE
 #define GRETA_TUNE_Q4K_WIDE 4, 1, true, 0
@@ -791,14 +793,13 @@ void gemv_launch_auto(const gpu::Stream& stream, const GemvArgs& a, bool overlap
 }
 
 /// Q and K in Q4_K with V in Q6_K, in one launch (segments 0-1 and 2), by default on two
-/// persistent sets of blocks (persistent = true: +0.5-2% tg128 over one group per block). Both
-/// formats stage three super-blocks deep through shared memory (+0.8% over Q4_K in registers
-/// and Q6_K two deep; four deep for both: no gain).
+/// persistent sets of blocks (persistent = true: +0.6% to +2.5% tg128 over one group per block,
+/// same binary, three H100 runs).
 #ifndef GRETA_TUNE_QKV_MIXED_Q4K
-#define GRETA_TUNE_QKV_MIXED_Q4K 4, 1, true, 3
+#define GRETA_TUNE_QKV_MIXED_Q4K 4, 1, true, 0
 #endif
 #ifndef GRETA_TUNE_QKV_MIXED_Q6K
-#define GRETA_TUNE_QKV_MIXED_Q6K 4, 1, true, 3
+#define GRETA_TUNE_QKV_MIXED_Q6K 4, 1, true, 2
 #endif
 template <class Arch>
 void gemv_launch_qkv_q4k_q6k(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = false,
