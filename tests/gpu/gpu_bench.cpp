@@ -107,8 +107,21 @@ int main(int argc, char** argv) try {
     while (std::getline(vs, variant, ',')) {
         greta_infer::GpuOptions o;
         o.context = args.ctx ? args.ctx : std::uint32_t(std::max(args.n + args.warmup + 8, 512));
-        o.use_graph = variant != "nograph";
-        o.overlap_launches = variant != "nooverlap";
+        // A variant is '+'-joined words: graph, nograph, nooverlap, trace (per-launch timeline on
+        // stderr), qp=0|1 (GRETA_QKV_PERSISTENT).
+        unsetenv("GRETA_QKV_PERSISTENT");
+        unsetenv("GRETA_GPU_TRACE");
+        {
+            std::stringstream ws(variant);
+            std::string word;
+            while (std::getline(ws, word, '+')) {
+                if (word == "nograph") o.use_graph = false;
+                else if (word == "nooverlap") o.overlap_launches = false;
+                else if (word == "trace") setenv("GRETA_GPU_TRACE", "1", 1);
+                else if (word.rfind("qp=", 0) == 0) setenv("GRETA_QKV_PERSISTENT", word.substr(3).c_str(), 1);
+                else if (word != "graph") throw Error("unknown variant word " + word);
+            }
+        }
         o.progress = false;
         const auto u0 = Clock::now();
         auto backend = greta_infer::make_gpu_backend(*w, o);

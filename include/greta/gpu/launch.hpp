@@ -16,6 +16,26 @@ template <class Kernel, class... Args>
 GRETA_GLOBAL void __launch_bounds__(Kernel::max_block_threads) kernel_entry(Args... args) {
     Kernel{}(args...);
 }
+/// The entry of a kernel that declares `min_blocks_per_sm`: the compiler keeps its registers
+/// low enough for that many blocks per multiprocessor. (Stating 1 is not neutral: ptxas then
+/// takes up to 255 registers where its default stays lower.)
+template <class Kernel, class... Args>
+GRETA_GLOBAL void __launch_bounds__(Kernel::max_block_threads, Kernel::min_blocks_per_sm)
+    kernel_entry_min_blocks(Args... args) {
+    Kernel{}(args...);
+}
+template <class Kernel>
+constexpr int declared_min_blocks() {
+    if constexpr (requires { Kernel::min_blocks_per_sm; }) return Kernel::min_blocks_per_sm;
+    else return 0;
+}
+/// The entry to launch Kernel through: kernel_entry_min_blocks when it declares a positive
+/// min_blocks_per_sm.
+template <class Kernel, class... Args>
+constexpr auto entry_of() {
+    if constexpr (declared_min_blocks<Kernel>() > 0) return &kernel_entry_min_blocks<Kernel, Args...>;
+    else return &kernel_entry<Kernel, Args...>;
+}
 
 struct LaunchConfig {
     dim3 grid{1, 1, 1};
@@ -49,7 +69,7 @@ template <class Kernel, class... Args>
 std::uint32_t resident_blocks(const LaunchConfig& cfg, const Op& op = "occupancy query") {
     static std::uint32_t cached_bytes = ~0u, cached_blocks = 0;
     if (cached_bytes == cfg.shared_bytes) return cached_blocks;
-    auto* fn = &kernel_entry<Kernel, Args...>;
+    auto* fn = entry_of<Kernel, Args...>();
     detail::allow_dynamic_shared<Kernel>(fn, cfg.shared_bytes, op);
     static const int sms = device_info().multiprocessors;
     int per_sm = 0;
@@ -68,7 +88,7 @@ std::uint32_t resident_blocks(const LaunchConfig& cfg, const Op& op = "occupancy
 /// too much shared memory) throw greta::Error naming `op` and where it was called from.
 template <class Kernel, class... Args>
 void launch(const Op& op, const Stream& stream, const LaunchConfig& cfg, Args... args) {
-    auto* fn = &kernel_entry<Kernel, Args...>;
+    auto* fn = entry_of<Kernel, Args...>();
     if (cfg.block.x * cfg.block.y * cfg.block.z > unsigned(Kernel::max_block_threads))
         throw Error("launch of '" + std::string(op.name) + "': block larger than the kernel's max_block_threads");
     detail::allow_dynamic_shared<Kernel>(fn, cfg.shared_bytes, op);

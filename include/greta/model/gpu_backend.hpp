@@ -64,6 +64,9 @@ struct GpuBackendOptions {
     /// 7B shapes: one pass costs ~21 ms up to 128 tokens, a decode step ~2.2 ms
     /// (docs/BENCHMARKS.md, "prefill threshold").
     std::uint32_t prefill_min_tokens = 10;
+    /// Q4_K_M's mixed-format Q/K/V launch (Q/K in Q4_K, V in Q6_K): persistent blocks split
+    /// between the two formats, rather than one row group per block.
+    bool qkv_persistent = true;
 };
 
 /// One launch kind of the decode step, averaged over the profiled steps.
@@ -696,6 +699,12 @@ private:
         kernels::dispatch_format(a.seg[0].w.layout.type, [&]<DType T>() { out = gemv_job<T>(a, overlap_); });
         return out;
     }
+    /// Whether the Q4_K/Q6_K Q/K/V launch runs persistent blocks (GRETA_QKV_PERSISTENT=0/1
+    /// overrides the option).
+    bool qkv_persistent() const {
+        if (const char* env = std::getenv("GRETA_QKV_PERSISTENT")) return std::atoi(env) != 0;
+        return opt_.qkv_persistent;
+    }
     kernels::GemvArgs args(const float* x, const float* norm) const {
         kernels::GemvArgs a;
         a.x = x;
@@ -781,8 +790,10 @@ private:
                 // Q4_K_M's layers with V in Q6_K: still one launch.
                 qkv.seg[qkv.n_seg++] = vs;
                 qkv.trace = next_trace("qkv (v q6_k)", gemv_bytes(qkv));
-                const bool ov = overlap_;
-                step_.push_back([qkv, ov](const gpu::Stream& s) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, qkv, ov); });
+                const bool ov = overlap_, persistent = qkv_persistent();
+                step_.push_back([qkv, ov, persistent](const gpu::Stream& s) {
+                    kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, qkv, ov, persistent);
+                });
             } else {
                 step_.push_back(gemv(qkv, "qk"));
                 auto a = args(x_, L.attn_norm);
