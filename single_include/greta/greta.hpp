@@ -7351,6 +7351,26 @@ template <class Kernel, class... Args>
 GRETA_GLOBAL void __launch_bounds__(Kernel::max_block_threads) kernel_entry(Args... args) {
     Kernel{}(args...);
 }
+/// The entry of a kernel that declares `min_blocks_per_sm`: the compiler keeps its registers
+/// low enough for that many blocks per multiprocessor. (Stating 1 is not neutral: ptxas then
+/// takes up to 255 registers where its default stays lower.)
+template <class Kernel, class... Args>
+GRETA_GLOBAL void __launch_bounds__(Kernel::max_block_threads, Kernel::min_blocks_per_sm)
+    kernel_entry_min_blocks(Args... args) {
+    Kernel{}(args...);
+}
+template <class Kernel>
+constexpr int declared_min_blocks() {
+    if constexpr (requires { Kernel::min_blocks_per_sm; }) return Kernel::min_blocks_per_sm;
+    else return 0;
+}
+/// The entry to launch Kernel through: kernel_entry_min_blocks when it declares a positive
+/// min_blocks_per_sm.
+template <class Kernel, class... Args>
+constexpr auto entry_of() {
+    if constexpr (declared_min_blocks<Kernel>() > 0) return &kernel_entry_min_blocks<Kernel, Args...>;
+    else return &kernel_entry<Kernel, Args...>;
+}
 
 struct LaunchConfig {
     dim3 grid{1, 1, 1};
@@ -7384,7 +7404,7 @@ template <class Kernel, class... Args>
 std::uint32_t resident_blocks(const LaunchConfig& cfg, const Op& op = "occupancy query") {
     static std::uint32_t cached_bytes = ~0u, cached_blocks = 0;
     if (cached_bytes == cfg.shared_bytes) return cached_blocks;
-    auto* fn = &kernel_entry<Kernel, Args...>;
+    auto* fn = entry_of<Kernel, Args...>();
     detail::allow_dynamic_shared<Kernel>(fn, cfg.shared_bytes, op);
     static const int sms = device_info().multiprocessors;
     int per_sm = 0;
@@ -7403,7 +7423,7 @@ std::uint32_t resident_blocks(const LaunchConfig& cfg, const Op& op = "occupancy
 /// too much shared memory) throw greta::Error naming `op` and where it was called from.
 template <class Kernel, class... Args>
 void launch(const Op& op, const Stream& stream, const LaunchConfig& cfg, Args... args) {
-    auto* fn = &kernel_entry<Kernel, Args...>;
+    auto* fn = entry_of<Kernel, Args...>();
     if (cfg.block.x * cfg.block.y * cfg.block.z > unsigned(Kernel::max_block_threads))
         throw Error("launch of '" + std::string(op.name) + "': block larger than the kernel's max_block_threads");
     detail::allow_dynamic_shared<Kernel>(fn, cfg.shared_bytes, op);
@@ -8357,6 +8377,7 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void slot_weights_half(const uint4 (&v)[Format<
 /// One launch may cover up to three matrices with the same K (Q, K and V), in one format or,
 /// one group per block, in two (Q4_K_M's Q/K in Q4_K with V in Q6_K).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -8367,8 +8388,11 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void slot_weights_half(const uint4 (&v)[Format<
 ///
 /// A warp multiplies 16 weight rows (A) by the activation vector (B). Codes are turned into
 /// exact fp16 integers with one LOP3 per two values (0x6400 is 1024.0 in fp16, so OR-ing a
-/// nibble into its mantissa gives 1024 + q) and one HSUB2/HFMA2; scales stay in fp32 and are
-/// applied to each chain's sum. B is *block diagonal*: column n carries x only on the k-range
+/// nibble into its mantissa gives 1024 + q) and, except for Q4_K, one HSUB2/HFMA2 to remove
+/// the offset; scales stay in fp32 and are applied to each chain's sum. Q4_K multiplies the
+/// offset codes themselves and removes 1024 * sum(x) per chain in FP32 (the sums of x its
+/// mins need anyway, taken over the same fp16 x, so the offset cancels up to FP32 rounding):
+/// two instructions fewer per two values on the format where the GEMV is instruction-bound. B is *block diagonal*: column n carries x only on the k-range
 /// of lane c = n/2, so D[g][2c] is exactly lane (g, c)'s own partial sum and each lane scales
 /// its own chains; the four lanes of a row are added at the end.
 ///
@@ -8443,7 +8467,6 @@ inline constexpr std::uint32_t kHalf1024 = 0x64006400u;    // (1024, 1024)
 inline constexpr std::uint32_t kHalf1056 = 0x64206420u;    // 1024 + 32 (Q6_K offset)
 inline constexpr std::uint32_t kHalf1152 = 0x64806480u;    // 1024 + 128 (Q8_0 sign bias)
 inline constexpr std::uint32_t kHalfSixteenth = 0x2C002C00u;  // 1/16
-inline constexpr std::uint32_t kHalfMinus64 = 0xD400D400u;
 inline constexpr std::uint32_t kHalfMinus96 = 0xD600D600u;
 
 /// The two A registers of slot t: exact fp16 codes (j0, j1) and (j2, j3).
@@ -8451,14 +8474,12 @@ template <DType T>
 GRETA_DEVICE GRETA_ALWAYS_INLINE void slot_pairs(const uint4 (&v)[Format<T>::payload_u4], int t, std::uint32_t& p01,
                                                  std::uint32_t& p23) {
     if constexpr (T == DType::Q4_K) {
+        // Offset codes, one LOP3 per two values: 1024 + q (low nibbles) and 1024 + 16 q (high
+        // nibbles). mma_superblock removes 1024 * sum(x) and the 16 in FP32.
         const std::uint32_t w = gpu::u4_word(v[(t % 8) / 4], t % 4), w8 = w >> 8;
-        if (t < 8) {  // low nibbles: 1024 + q, minus 1024
-            p01 = hsub2(lop3<kAndOr>(w, 0x000F000Fu, kHalf1024), kHalf1024);
-            p23 = hsub2(lop3<kAndOr>(w8, 0x000F000Fu, kHalf1024), kHalf1024);
-        } else {  // high nibbles: 1024 + 16 q, times 1/16 minus 64
-            p01 = hfma2(lop3<kAndOr>(w, 0x00F000F0u, kHalf1024), kHalfSixteenth, kHalfMinus64);
-            p23 = hfma2(lop3<kAndOr>(w8, 0x00F000F0u, kHalf1024), kHalfSixteenth, kHalfMinus64);
-        }
+        const std::uint32_t mask = t < 8 ? 0x000F000Fu : 0x00F000F0u;
+        p01 = lop3<kAndOr>(w, mask, kHalf1024);
+        p23 = lop3<kAndOr>(w8, mask, kHalf1024);
     } else if constexpr (T == DType::Q6_K) {
         const int ch = t / 4, m = t % 4;
         const std::uint32_t ql = gpu::u4_word(v[ch % 2], m), qh = gpu::u4_word(v[2], m), ql8 = ql >> 8;
@@ -8510,12 +8531,24 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void mma_superblock(const uint4 (&v0)[Format<T>
             slot_pairs<T>(v1, t, a[1], a[3]);
             mma_16816(d, a, xb[2 * t], xb[2 * t + 1]);
         }
-        acc0 = fmaf(s0[ch], d[0], acc0);
-        acc1 = fmaf(s1[ch], d[2], acc1);
-        if constexpr (F::has_mins) {
+        if constexpr (T == DType::Q4_K) {
+            // d = sum((1024 + k q) x) with k = 1 (chain 0) or 16 (chain 1), so
+            // sum(q x) = (d - 1024 S) / k, S = sum(x) over the sub-block (of the same fp16 x).
+            const float inv_k = ch == 0 ? 1.0f : 1.0f / 16.0f;  // ch is a compile-time constant once unrolled
             const float S = gsum_sb[2 * c + ch];
-            acc0 = fmaf(-n0[ch], S, acc0);
-            acc1 = fmaf(-n1[ch], S, acc1);
+            const float a0 = s0[ch] * inv_k, a1 = s1[ch] * inv_k;
+            acc0 = fmaf(a0, d[0], acc0);
+            acc1 = fmaf(a1, d[2], acc1);
+            acc0 = fmaf(-fmaf(1024.0f, a0, n0[ch]), S, acc0);
+            acc1 = fmaf(-fmaf(1024.0f, a1, n1[ch]), S, acc1);
+        } else {
+            acc0 = fmaf(s0[ch], d[0], acc0);
+            acc1 = fmaf(s1[ch], d[2], acc1);
+            if constexpr (F::has_mins) {
+                const float S = gsum_sb[2 * c + ch];
+                acc0 = fmaf(-n0[ch], S, acc0);
+                acc1 = fmaf(-n1[ch], S, acc1);
+            }
         }
     }
 }
@@ -8560,6 +8593,9 @@ struct GemvArgs {
     GemvSegment seg[3];
     std::uint32_t n_seg = 1;
     std::uint32_t n_seg_first = 3;  ///< segments [0, n_seg_first) use the first format, the rest the second
+    /// Two formats: 0 = one row group per block; otherwise blocks [0, first_format_blocks) are
+    /// persistent over the first format's groups and the rest over the second's (set by gemv_launch).
+    std::uint32_t first_format_blocks = 0;
     const float* x = nullptr;     ///< input, K floats
     const float* norm = nullptr;  ///< RMSNorm weight (K floats) or null for no norm
     float eps = 1e-5f;
@@ -8575,11 +8611,14 @@ struct GemvArgs {
 
 /// Tuning knobs of the GEMV: waves splitting K in a block, row tiles per block, and whether a
 /// wave keeps the next super-block's loads in flight while it computes the current one.
-template <int Waves, int Tiles, bool Prefetch, int Stages = 0>
+template <int Waves, int Tiles, bool Prefetch, int Stages = 0, int Buffers = 2>
 struct GemvTune {
     static constexpr int waves = Waves;
     static constexpr int tiles = Tiles;
     static constexpr bool prefetch = Prefetch;
+    /// Register path with prefetch: super-blocks per wave in registers. All of a wave's
+    /// super-blocks (K / 256 / waves) make every weight load leave before the producer is waited for.
+    static constexpr int buffers = Buffers;
     /// > 0: copy weights global -> shared asynchronously (cp.async, sm_90) this many super-blocks
     /// deep per wave, so the bytes in flight no longer cost registers.
     static constexpr int stages = Stages;
@@ -8601,7 +8640,7 @@ struct GemvPolicy {
     static constexpr int waves = Tune::waves;                    ///< waves per block, splitting K
     static constexpr int tiles = Tune::tiles;                    ///< row tiles per block
     static constexpr int stages = std::is_same_v<Arch, arch::Sm90> ? Tune::stages : 0;
-    static constexpr int buffers = (Tune::prefetch && stages == 0) ? 2 : 1;  ///< super-blocks in registers
+    static constexpr int buffers = (Tune::prefetch && stages == 0) ? Tune::buffers : 1;  ///< super-blocks in registers
     /// 16-byte staging chunks per lane per super-block: payload, then meta, then aux slots.
     static constexpr int meta_chunks = F::meta_bytes ? 1 : 0, aux_chunks = F::aux_bytes ? 1 : 0;
     static constexpr int lane_chunks = Tune::tiles * 2 * (F::payload_u4 + meta_chunks + aux_chunks);
@@ -8873,7 +8912,13 @@ struct GemvBody {
                 if constexpr (F::has_mins) {
                     // A 32-value sub-block is 8 consecutive threads' groups; threads is a multiple
                     // of 64 and groups of 64, so a wave is all in or all out here.
-                    const float part = gpu::group_sum<8>(xe[0] + xe[1] + xe[2] + xe[3]);
+                    // Of the values the tensor cores multiply (fp16 x): the Q4_K offset codes
+                // (mma_sm90.hpp) cancel against this sum.
+                float four = xe[0] + xe[1] + xe[2] + xe[3];
+                if constexpr (P::mma)
+                    four = __half2float(__float2half_rn(y0)) + __half2float(__float2half_rn(y1)) +
+                           __half2float(__float2half_rn(y2)) + __half2float(__float2half_rn(y3));
+                const float part = gpu::group_sum<8>(four);
                     if ((i & 7u) == 0) gsum[i / 8] = part;
                 }
             }
@@ -9104,7 +9149,12 @@ private:
 /// The GEMV kernel: picks the block's segment, then runs it in its format. Segments
 /// [0, n_seg_first) are in format T, the others in T2 (one launch for Q/K in Q4_K and V in
 /// Q6_K, as llama.cpp's Q4_K_M stores them on half the layers).
-template <class Arch, DType T, class Tune = GemvDefaultTune<Arch, T>, DType T2 = T, class Tune2 = Tune>
+///
+/// TwoFormatPersistent: blocks [0, a.first_format_blocks) are persistent over the first
+/// format's groups and the rest over the second's. A separate kernel: the persistent loop keeps
+/// the next group's loads live, which costs registers (occupancy) in the one-group kernel.
+template <class Arch, DType T, class Tune = GemvDefaultTune<Arch, T>, DType T2 = T, class Tune2 = Tune,
+          bool TwoFormatPersistent = false>
 struct GemvKernel {
     using P = GemvPolicy<Arch, T, Tune>;
     using P2 = GemvPolicy<Arch, T2, Tune2>;
@@ -9116,24 +9166,41 @@ struct GemvKernel {
         if constexpr (T2 == T && std::is_same_v<Tune, Tune2>) {
             GemvBody<Arch, T, Tune>::run(a, blockIdx.x, gridDim.x, total);
         } else {
-            // Two formats: one row group per block (the grid covers every group), in its format.
-            std::uint32_t b = 0;
-            int s = 0;
-            if (a.n_seg > 1 && blockIdx.x >= a.seg[0].blocks) s = (a.n_seg > 2 && blockIdx.x >= a.seg[0].blocks + a.seg[1].blocks) ? 2 : 1;
-            (void)b;
-            if (std::uint32_t(s) < a.n_seg_first) GemvBody<Arch, T, Tune>::run(a, blockIdx.x, total, total);
-            else GemvBody<Arch, T2, Tune2>::run(a, blockIdx.x, total, total);
+            if constexpr (TwoFormatPersistent) {
+                std::uint32_t first_groups = 0;
+#pragma unroll
+                for (std::uint32_t s = 0; s < 3; ++s)  // constant indices keep the arguments out of local memory
+                    if (s < a.n_seg_first && s < a.n_seg) first_groups += a.seg[s].blocks;
+                const std::uint32_t nb = a.first_format_blocks;
+                if (blockIdx.x < nb) GemvBody<Arch, T, Tune>::run(a, blockIdx.x, nb, first_groups);
+                else GemvBody<Arch, T2, Tune2>::run(a, first_groups + (blockIdx.x - nb), gridDim.x - nb, total);
+            } else {
+                // One row group per block (the grid covers every group), in its format.
+                int s = 0;
+                if (a.n_seg > 1 && blockIdx.x >= a.seg[0].blocks)
+                    s = (a.n_seg > 2 && blockIdx.x >= a.seg[0].blocks + a.seg[1].blocks) ? 2 : 1;
+                if (std::uint32_t(s) < a.n_seg_first) GemvBody<Arch, T, Tune>::run(a, blockIdx.x, total, total);
+                else GemvBody<Arch, T2, Tune2>::run(a, blockIdx.x, total, total);
+            }
         }
     }
+};
+
+/// The persistent two-format kernel, held to 3 blocks of 128 threads per SM: left alone ptxas
+/// gives it ~228 registers (2 blocks); it fits in 168, as the one-group kernel does, unspilled.
+template <class Arch, DType T, class Tune, DType T2, class Tune2>
+struct GemvKernelTwoFormatPersistent : GemvKernel<Arch, T, Tune, T2, Tune2, true> {
+    static constexpr int min_blocks_per_sm = GemvKernel<Arch, T, Tune, T2, Tune2, true>::max_block_threads == 128 ? 3 : 1;
 };
 
 /// Launches one GEMV over a.seg[0..n_seg): segments [0, n_seg_first) in format T, the rest
 /// in T2. All segments share K.
 template <class Arch, DType T, class Tune = GemvDefaultTune<Arch, T>, DType T2 = T, class Tune2 = Tune>
-void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = false) {
+void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = false, bool persistent_two_formats = false) {
     using P = GemvPolicy<Arch, T, Tune>;
     using P2 = GemvPolicy<Arch, T2, Tune2>;
-    std::uint32_t blocks = 0;
+    std::uint32_t blocks = 0, first_groups = 0;
+    std::uint64_t first_bytes = 0, second_bytes = 0;
     const std::uint32_t nsb = a.seg[0].w.layout.nsb;
     for (std::uint32_t s = 0; s < a.n_seg; ++s) {
         GemvSegment& seg = a.seg[s];
@@ -9143,6 +9210,8 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
         const bool pair = seg.epilogue == GemvEpilogue::SiluPair;
         seg.blocks = first ? P::blocks_for(seg.w.layout.rows, pair) : P2::blocks_for(seg.w.layout.rows, pair);
         blocks += seg.blocks;
+        if (first) first_groups += seg.blocks;
+        (first ? first_bytes : second_bytes) += seg.w.layout.total_bytes() * (pair ? 2u : 1u);
     }
     gpu::LaunchConfig cfg;
     cfg.block = dim3(P::threads);
@@ -9150,11 +9219,29 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
     cfg.overlap_previous = overlap_previous;
     using K = GemvKernel<Arch, T, Tune, T2, Tune2>;
     // One format: persistent blocks, at most what fits at once, each taking an equal share of
-    // the row groups. Two formats: one group per block.
+    // the row groups. Two formats: one group per block, or (persistent_two_formats) two
+    // persistent sets of blocks.
     std::uint32_t grid = blocks;
-    if (T2 == T && std::is_same_v<Tune, Tune2>) {
+    a.first_format_blocks = 0;
+    if constexpr (T2 == T && std::is_same_v<Tune, Tune2>) {
         const std::uint32_t fit = gpu::resident_blocks<K, GemvArgs>(cfg);
         if (blocks > fit) grid = (blocks + (blocks + fit - 1) / fit - 1) / ((blocks + fit - 1) / fit);
+    } else if (persistent_two_formats && first_groups > 0 && first_groups < blocks) {
+        // What fits at once, split between the formats in proportion to their bytes, so both
+        // sets finish together; each block stages x once for all its groups.
+        using KP = GemvKernelTwoFormatPersistent<Arch, T, Tune, T2, Tune2>;
+        const std::uint32_t fit = gpu::resident_blocks<KP, GemvArgs>(cfg);
+        if (blocks > fit && fit >= 2) {
+            const double share = double(first_bytes) / double(first_bytes + second_bytes);
+            std::uint32_t nb = std::uint32_t(double(fit) * share + 0.5);
+            nb = std::clamp<std::uint32_t>(nb, 1, fit - 1);
+            nb = std::min(nb, first_groups);
+            grid = std::min(fit, nb + (blocks - first_groups));
+            a.first_format_blocks = nb;
+            cfg.grid = dim3(grid);
+            gpu::launch<KP>("gemv", stream, cfg, a);
+            return;
+        }
     }
     cfg.grid = dim3(grid);
     gpu::launch<K>("gemv", stream, cfg, a);
@@ -9165,8 +9252,15 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
 /// pair alone streams at 74% of the bandwidth this way, 66% with cp.async staging, which adds
 /// shared-memory traffic); narrow launches with long rows (ffn_down, K = 11008: 4096 rows, one
 /// wave of blocks) split K over 8 waves with cp.async staging three super-blocks deep (60% vs
-/// 52%). Q6_K, with more registers per super-block, stages through shared memory. Trying
-/// 8 waves and deep staging for the O projection too cost 4% of tg128 (448 -> 432 tok/s).
+/// 52%). Q6_K, with more registers per super-block, stages through shared memory. Tried in the
+/// tg128 chain and slower or no better (H100, 2026-11-23, same runs ~451 tok/s): O projection
+/// with 8 waves and 3 stages (-4%), 4 stages of 4 waves (430), 3 or 4 register buffers (439,
+/// 434), 8 waves in registers (434); gate+up/QKV with cp.async 4 or 5 deep (434, 424), 8 waves
+/// 3 or 4 deep (436, 428), 3 or 4 register buffers (411, 389); Q4_K GEMVs capped at 128
+/// registers for 4 blocks per SM (spills: 381); ffn_down (Q6_K) 8 waves 3 or 4 deep (452, 450).
+/// ffn_down (Q4_K) five deep and the mixed Q/K/V launch three deep for both formats each
+/// measured +1% alone, but together (with the persistent Q/K/V) 447 vs 450 for the old code in
+/// the same run, with ffn_down's share of the step up: not kept.
 enum class GemvShape { NarrowShortK, NarrowLongK, Wide };
 
 template <class Arch, DType T, GemvShape S>
@@ -9229,12 +9323,21 @@ void gemv_launch_auto(const gpu::Stream& stream, const GemvArgs& a, bool overlap
         gemv_launch<Arch, T, typename GemvShapeTune<Arch, T, GemvShape::NarrowShortK>::type>(stream, a, overlap_previous);
 }
 
-/// Q and K in Q4_K with V in Q6_K, in one launch (segments 0-1 and 2).
+/// Q and K in Q4_K with V in Q6_K, in one launch (segments 0-1 and 2), by default on two
+/// persistent sets of blocks (persistent = true: +0.6% to +2.5% tg128 over one group per block,
+/// same binary, three H100 runs).
+#ifndef GRETA_TUNE_QKV_MIXED_Q4K
+#define GRETA_TUNE_QKV_MIXED_Q4K 4, 1, true, 0
+#endif
+#ifndef GRETA_TUNE_QKV_MIXED_Q6K
+#define GRETA_TUNE_QKV_MIXED_Q6K 4, 1, true, 2
+#endif
 template <class Arch>
-void gemv_launch_qkv_q4k_q6k(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = false) {
+void gemv_launch_qkv_q4k_q6k(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = false,
+                             bool persistent = true) {
     a.n_seg_first = 2;
-    gemv_launch<Arch, DType::Q4_K, GemvTune<4, 1, true, 0>, DType::Q6_K, GemvTune<4, 1, true, 2>>(stream, a,
-                                                                                                 overlap_previous);
+    gemv_launch<Arch, DType::Q4_K, GemvTune<GRETA_TUNE_QKV_MIXED_Q4K>, DType::Q6_K, GemvTune<GRETA_TUNE_QKV_MIXED_Q6K>>(
+        stream, a, overlap_previous, persistent);
 }
 #endif  // GRETA_GPU_COMPILER
 
@@ -10618,6 +10721,9 @@ struct GpuBackendOptions {
     /// 7B shapes: one pass costs ~21 ms up to 128 tokens, a decode step ~2.2 ms
     /// (docs/BENCHMARKS.md, "prefill threshold").
     std::uint32_t prefill_min_tokens = 10;
+    /// Q4_K_M's mixed-format Q/K/V launch (Q/K in Q4_K, V in Q6_K): persistent blocks split
+    /// between the two formats, rather than one row group per block.
+    bool qkv_persistent = true;
 };
 
 /// One launch kind of the decode step, averaged over the profiled steps.
@@ -11250,6 +11356,12 @@ private:
         kernels::dispatch_format(a.seg[0].w.layout.type, [&]<DType T>() { out = gemv_job<T>(a, overlap_); });
         return out;
     }
+    /// Whether the Q4_K/Q6_K Q/K/V launch runs persistent blocks (GRETA_QKV_PERSISTENT=0/1
+    /// overrides the option).
+    bool qkv_persistent() const {
+        if (const char* env = std::getenv("GRETA_QKV_PERSISTENT")) return std::atoi(env) != 0;
+        return opt_.qkv_persistent;
+    }
     kernels::GemvArgs args(const float* x, const float* norm) const {
         kernels::GemvArgs a;
         a.x = x;
@@ -11335,8 +11447,10 @@ private:
                 // Q4_K_M's layers with V in Q6_K: still one launch.
                 qkv.seg[qkv.n_seg++] = vs;
                 qkv.trace = next_trace("qkv (v q6_k)", gemv_bytes(qkv));
-                const bool ov = overlap_;
-                step_.push_back([qkv, ov](const gpu::Stream& s) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, qkv, ov); });
+                const bool ov = overlap_, persistent = qkv_persistent();
+                step_.push_back([qkv, ov, persistent](const gpu::Stream& s) {
+                    kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, qkv, ov, persistent);
+                });
             } else {
                 step_.push_back(gemv(qkv, "qk"));
                 auto a = args(x_, L.attn_norm);
