@@ -8900,25 +8900,24 @@ struct GemvBody {
                 const std::uint32_t k = i * 4, sb = k / kSbValues;
                 int lc, t, j;
                 F::slot_of(int(k % kSbValues), lc, t, j);
+                // Sum of the group's values as the multiply sees them (fp16 on the tensor cores):
+                // the Q4_K offset codes (mma_sm90.hpp) cancel against the sub-block sums.
+                float four;
                 if constexpr (P::mma) {
                     auto* xs = reinterpret_cast<uint2*>(smem + lay.xs);  // 4 halves per slot
                     const __half2 lo = __floats2half2_rn(y0, y1), hi = __floats2half2_rn(y2, y3);
                     xs[sb * (kSbValues / 4) + std::uint32_t(((t / 2) * 4 + lc) * 2 + (t % 2))] =
                         make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
+                    four = __low2float(lo) + __high2float(lo) + __low2float(hi) + __high2float(hi);
                 } else {
                     auto* xs = reinterpret_cast<float4*>(smem + lay.xs);
                     xs[sb * (kSbValues / 4) + std::uint32_t(t * 4 + lc)] = make_float4(y0, y1, y2, y3);
+                    four = y0 + y1 + y2 + y3;
                 }
                 if constexpr (F::has_mins) {
                     // A 32-value sub-block is 8 consecutive threads' groups; threads is a multiple
                     // of 64 and groups of 64, so a wave is all in or all out here.
-                    // Of the values the tensor cores multiply (fp16 x): the Q4_K offset codes
-                // (mma_sm90.hpp) cancel against this sum.
-                float four = xe[0] + xe[1] + xe[2] + xe[3];
-                if constexpr (P::mma)
-                    four = __half2float(__float2half_rn(y0)) + __half2float(__float2half_rn(y1)) +
-                           __half2float(__float2half_rn(y2)) + __half2float(__float2half_rn(y3));
-                const float part = gpu::group_sum<8>(four);
+                    const float part = gpu::group_sum<8>(four);
                     if ((i & 7u) == 0) gsum[i / 8] = part;
                 }
             }

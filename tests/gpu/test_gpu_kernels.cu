@@ -340,15 +340,21 @@ TEST_CASE("GEMV tunings picked by size (narrow and wide) agree with the referenc
     check_plain_gemv<DType::Q6_K>(16384, 512, false, true);
 }
 
-TEST_CASE("one launch with Q/K in Q4_K and V in Q6_K (Q4_K_M layers)", "[gpu][gemv]") {
-    GRETA_GPU_OR_SKIP();
+/// Q and K in Q4_K, V in Q6_K (a Q4_K_M layer) over one normed input, run as one mixed-format
+/// launch by `launch(args)`, outputs poisoned (NaN) first so that a row no block wrote cannot pass.
+template <class Launch>
+void check_mixed_qkv(std::uint32_t rq, std::uint32_t rk, std::uint32_t rv, std::uint64_t seed, Launch launch) {
     constexpr std::uint32_t D = 512;
-    const HostMatrix wq = random_matrix(DType::Q4_K, 512, D, 51), wk = random_matrix(DType::Q4_K, 256, D, 52),
-                     wv = random_matrix(DType::Q6_K, 256, D, 53);
+    const HostMatrix wq = random_matrix(DType::Q4_K, rq, D, seed), wk = random_matrix(DType::Q4_K, rk, D, seed + 1),
+                     wv = random_matrix(DType::Q6_K, rv, D, seed + 2);
     const DevMatrix dq = to_device(wq), dk = to_device(wk), dv = to_device(wv);
-    const auto x = random_vector(D, 54, -2.0f, 2.0f), nw = random_vector(D, 55, 0.5f, 1.5f);
+    const auto x = random_vector(D, seed + 3, -2.0f, 2.0f), nw = random_vector(D, seed + 4, 0.5f, 1.5f);
     auto dx = upload(x), dn = upload(nw);
-    gpu::DeviceBuffer yq(512 * 4), yk(256 * 4), yv(256 * 4);
+    gpu::DeviceBuffer yq(rq * 4), yk(rk * 4), yv(rv * 4);
+    gpu::check(gpu::vendor::memset_async(yq.data(), 0xFF, yq.size(), nullptr), "poison");
+    gpu::check(gpu::vendor::memset_async(yk.data(), 0xFF, yk.size(), nullptr), "poison");
+    gpu::check(gpu::vendor::memset_async(yv.data(), 0xFF, yv.size(), nullptr), "poison");
+    gpu::check(gpu::vendor::device_sync(), "poison sync");
     kernels::GemvArgs a;
     a.x = dx.as<const float>();
     a.norm = dn.as<const float>();
@@ -359,11 +365,21 @@ TEST_CASE("one launch with Q/K in Q4_K and V in Q6_K (Q4_K_M layers)", "[gpu][ge
     a.seg[1].out = yk.as<float>();
     a.seg[2].w = dv.dev();
     a.seg[2].out = yv.as<float>();
+    launch(a);
+    const auto gq = download<float>(yq, rq), gk = download<float>(yk, rk), gv = download<float>(yv, rv);
+    auto finite = [](const std::vector<float>& g) { return std::all_of(g.begin(), g.end(), [](float v) { return std::isfinite(v); }); };
+    CHECK(finite(gq));
+    CHECK(finite(gk));
+    CHECK(finite(gv));
+    CHECK(max_rel_error(gq, reference_gemv(wq, x, &nw)) <= 2e-3);
+    CHECK(max_rel_error(gk, reference_gemv(wk, x, &nw)) <= 2e-3);
+    CHECK(max_rel_error(gv, reference_gemv(wv, x, &nw)) <= 2e-3);
+}
+
+TEST_CASE("one launch with Q/K in Q4_K and V in Q6_K (Q4_K_M layers)", "[gpu][gemv]") {
+    GRETA_GPU_OR_SKIP();
     gpu::Stream s;
-    kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, a);
-    CHECK(max_rel_error(download<float>(yq, 512), reference_gemv(wq, x, &nw)) <= 2e-3);
-    CHECK(max_rel_error(download<float>(yk, 256), reference_gemv(wk, x, &nw)) <= 2e-3);
-    CHECK(max_rel_error(download<float>(yv, 256), reference_gemv(wv, x, &nw)) <= 2e-3);
+    check_mixed_qkv(512, 256, 256, 51, [&](const kernels::GemvArgs& a) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, a); });
 }
 
 TEST_CASE("Q4_K/Q6_K Q/K/V launch with more row groups than fit at once", "[gpu][gemv]") {
@@ -371,34 +387,10 @@ TEST_CASE("Q4_K/Q6_K Q/K/V launch with more row groups than fit at once", "[gpu]
     // More groups than resident blocks on any current GPU, so the persistent variant gives
     // blocks several groups of their format; V's row count leaves a partial last group.
     const bool persistent = GENERATE(false, true);
-    constexpr std::uint32_t D = 512, RQ = 6144, RK = 1024, RV = 2056;
-    const HostMatrix wq = random_matrix(DType::Q4_K, RQ, D, 61), wk = random_matrix(DType::Q4_K, RK, D, 62),
-                     wv = random_matrix(DType::Q6_K, RV, D, 63);
-    const DevMatrix dq = to_device(wq), dk = to_device(wk), dv = to_device(wv);
-    const auto x = random_vector(D, 64, -2.0f, 2.0f), nw = random_vector(D, 65, 0.5f, 1.5f);
-    auto dx = upload(x), dn = upload(nw);
-    gpu::DeviceBuffer yq(RQ * 4), yk(RK * 4), yv(RV * 4);
-    kernels::GemvArgs a;
-    a.x = dx.as<const float>();
-    a.norm = dn.as<const float>();
-    a.n_seg = 3;
-    a.seg[0].w = dq.dev();
-    a.seg[0].out = yq.as<float>();
-    a.seg[1].w = dk.dev();
-    a.seg[1].out = yk.as<float>();
-    a.seg[2].w = dv.dev();
-    a.seg[2].out = yv.as<float>();
-    for (auto* y : {&yq, &yk, &yv})  // NaN everywhere: a row no block wrote cannot pass
-        gpu::check(gpu::vendor::memset_async(y->data(), 0xFF, y->size(), nullptr), "poison");
-    gpu::check(gpu::vendor::device_sync(), "poison sync");
-    gpu::Stream s;
-    kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, a, false, persistent);
     INFO("persistent " << persistent);
-    const auto gq = download<float>(yq, RQ), gk = download<float>(yk, RK), gv = download<float>(yv, RV);
-    for (const auto* g : {&gq, &gk, &gv}) CHECK(std::all_of(g->begin(), g->end(), [](float v) { return std::isfinite(v); }));
-    CHECK(max_rel_error(gq, reference_gemv(wq, x, &nw)) <= 2e-3);
-    CHECK(max_rel_error(gk, reference_gemv(wk, x, &nw)) <= 2e-3);
-    CHECK(max_rel_error(gv, reference_gemv(wv, x, &nw)) <= 2e-3);
+    gpu::Stream s;
+    check_mixed_qkv(6144, 1024, 2056, 61,
+                    [&](const kernels::GemvArgs& a) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, a, false, persistent); });
 }
 
 TEST_CASE("GEMV epilogues: residual add, SwiGLU (fused and split), logits argmax", "[gpu][gemv]") {
