@@ -7550,6 +7550,7 @@ namespace greta::kernels {
 inline constexpr int kSbValues = 256;  ///< values per super-block
 inline constexpr int kSbLanes = 4;     ///< lanes sharing one row's super-block
 inline constexpr int kSlots = 16;      ///< slots of 4 values per lane per super-block
+inline constexpr std::uint32_t kGroupRows = 16;  ///< rows interleaved per group (a GEMV tile on 32-lane waves)
 
 /// Per-lane register image of one SB's scale data for one row.
 struct MetaRegs {
@@ -7846,6 +7847,23 @@ struct MatrixLayout {
     std::uint32_t k = 0;    ///< true row length
     std::uint32_t nsb = 0;  ///< super-blocks per row (K padded to 256)
     std::uint32_t payload_sb = 0, meta_sb = 0, aux_sb = 0;  ///< bytes per SB per row
+    /// Rows whose super-blocks are interleaved: each image is [rows / group_rows][nsb][group_rows]
+    /// cells of one SB of one row, so the GEMV's 16-row tile reads one contiguous block per
+    /// super-block instead of 16 lines a row apart (1 = plain row-major).
+    std::uint32_t group_rows = 1;
+
+    /// Where row `row`'s super-block 0 starts in an image of `per_sb` bytes per SB per row.
+    GRETA_HOST_DEVICE std::uint64_t row_offset(std::uint32_t row, std::uint32_t per_sb) const {
+        const std::uint32_t group = row / group_rows, in_group = row % group_rows;
+        return (std::uint64_t(group) * nsb * group_rows + in_group) * per_sb;
+    }
+    GRETA_HOST_DEVICE std::uint64_t payload_offset(std::uint32_t row) const { return row_offset(row, payload_sb); }
+    GRETA_HOST_DEVICE std::uint64_t meta_offset(std::uint32_t row) const { return row_offset(row, meta_sb); }
+    GRETA_HOST_DEVICE std::uint64_t aux_offset(std::uint32_t row) const { return row_offset(row, aux_sb); }
+    /// Bytes from one super-block of a row to its next.
+    GRETA_HOST_DEVICE std::uint64_t payload_step() const { return std::uint64_t(group_rows) * payload_sb; }
+    GRETA_HOST_DEVICE std::uint64_t meta_step() const { return std::uint64_t(group_rows) * meta_sb; }
+    GRETA_HOST_DEVICE std::uint64_t aux_step() const { return std::uint64_t(group_rows) * aux_sb; }
 
     GRETA_HOST_DEVICE std::uint64_t payload_row_bytes() const { return std::uint64_t(nsb) * payload_sb; }
     GRETA_HOST_DEVICE std::uint64_t meta_row_bytes() const { return std::uint64_t(nsb) * meta_sb; }
@@ -7857,7 +7875,11 @@ struct MatrixLayout {
     std::uint64_t total_bytes() const { return payload_bytes() + meta_bytes() + aux_bytes(); }
 };
 
-inline MatrixLayout matrix_layout(DType type, std::uint64_t rows, std::uint64_t k) {
+/// Row order of a quantized matrix in device memory: Grouped interleaves kGroupRows rows per
+/// super-block where the row count allows (MatrixLayout::group_rows), Plain keeps rows whole.
+enum class RowOrder { Plain, Grouped };
+
+inline MatrixLayout matrix_layout(DType type, std::uint64_t rows, std::uint64_t k, RowOrder order = RowOrder::Grouped) {
     check(device_format_supported(type), [&] { return "no GPU kernels for weight type " + std::string(dtype_name(type)); });
     check(rows > 0 && k > 0 && rows < (1ull << 31) && k < (1ull << 31),
           [&] { return "matrix shape " + std::to_string(rows) + " x " + std::to_string(k) + " out of range"; });
@@ -7871,34 +7893,45 @@ inline MatrixLayout matrix_layout(DType type, std::uint64_t rows, std::uint64_t 
         l.payload_sb = F::payload_u4 * 64;
         l.meta_sb = F::meta_bytes;
         l.aux_sb = F::aux_bytes;
+        // Quantized rows interleave in groups of the GEMV's tile (H100 measurements in
+        // docs/BENCHMARKS.md). Float rows stay row-major: the prefill GEMM reads F16 through
+        // 2-D TMA boxes.
+        if (order == RowOrder::Grouped && F::mma && T != DType::F16 && rows % kGroupRows == 0) l.group_rows = kGroupRows;
     });
     return l;
 }
 
 /// Repacks rows [begin, end) of `src` (GGUF layout) into device layout. Destination pointers
-/// point at row `begin`'s place in the payload/meta/aux images; output row r takes source row
-/// `row_map ? row_map[r] : r`.
+/// point at row `origin`'s place in the payload/meta/aux images (origin <= begin, a multiple of
+/// l.group_rows); output row r takes source row `row_map ? row_map[r] : r`.
 inline void repack_rows(const TensorView& src, const MatrixLayout& l, std::uint64_t begin, std::uint64_t end,
-                        std::byte* payload, std::byte* meta, std::byte* aux, const std::uint32_t* row_map = nullptr) {
+                        std::byte* payload, std::byte* meta, std::byte* aux, const std::uint32_t* row_map = nullptr,
+                        std::uint64_t origin = ~std::uint64_t(0)) {
+    if (origin == ~std::uint64_t(0)) origin = begin;
+    ensure(origin <= begin && origin % l.group_rows == 0, "repack_rows: origin starts a row group");
     const std::uint64_t src_stride = src.row_stride_bytes();
+    const auto o = std::uint32_t(origin);
+    const std::uint64_t ps = l.payload_step(), ms = l.meta_step(), as = l.aux_step();
     dispatch_format(l.type, [&]<DType T>() {
         using F = Format<T>;
         for (std::uint64_t r = begin; r < end; ++r) {
             const std::byte* row = src.data + (row_map ? row_map[r] : r) * src_stride;
-            std::byte* p = payload + (r - begin) * l.payload_row_bytes();
-            std::byte* m = meta + (r - begin) * l.meta_row_bytes();
-            std::byte* a = aux + (r - begin) * l.aux_row_bytes();
+            const auto rr = std::uint32_t(r);
+            std::byte* p = payload + (l.payload_offset(rr) - l.payload_offset(o));
+            std::byte* m = meta + (l.meta_offset(rr) - l.meta_offset(o));
+            std::byte* a = aux + (l.aux_offset(rr) - l.aux_offset(o));
             if constexpr (T == DType::Q4_K || T == DType::Q6_K) {
                 const std::size_t bb = dtype_info(T).block_bytes;
                 for (std::uint32_t sb = 0; sb < l.nsb; ++sb)
-                    F::repack_sb(row + sb * bb, p + sb * l.payload_sb, m + sb * l.meta_sb, a + sb * l.aux_sb);
+                    F::repack_sb(row + sb * bb, p + sb * ps, m + sb * ms, a + sb * as);
             } else if constexpr (T == DType::Q8_0) {
                 const std::uint32_t blocks = l.k / 32;
                 for (std::uint32_t sb = 0; sb < l.nsb; ++sb) {
                     const int n = int(std::min<std::uint32_t>(8, blocks - sb * 8));
-                    F::repack_sb(row + std::size_t(sb) * 8 * 34, p + sb * l.payload_sb, m + sb * l.meta_sb, nullptr, n);
+                    F::repack_sb(row + std::size_t(sb) * 8 * 34, p + sb * ps, m + sb * ms, nullptr, n);
                 }
             } else {
+                ensure(l.group_rows == 1, "float rows are stored row-major");
                 // Float rows: lane c's load n is exactly bytes [n*64 + c*16, +16) of the row.
                 const std::size_t bytes = std::size_t(l.k) * dtype_info(T).block_bytes;
                 std::memcpy(p, row, bytes);
@@ -8737,9 +8770,9 @@ struct GemvBody {
                         row = bs + std::uint32_t(tile * P::tile_rows + g + rr * (P::tile_rows / 2));
                     }
                     if (row >= sg.w.layout.rows) row = 0;
-                    prow[tile][rr] = m->payload + std::uint64_t(row) * L.payload_row_bytes() + c * 16;
-                    mrow[tile][rr] = m->meta + std::uint64_t(row) * L.meta_row_bytes();
-                    arow[tile][rr] = m->aux + std::uint64_t(row) * L.aux_row_bytes();
+                    prow[tile][rr] = m->payload + L.payload_offset(row) + c * 16;
+                    mrow[tile][rr] = m->meta + L.meta_offset(row);
+                    arow[tile][rr] = m->aux + L.aux_offset(row);
                 }
         };
         set_rows(seg, b);
@@ -8751,11 +8784,11 @@ struct GemvBody {
             for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                 for (int rr = 0; rr < 2; ++rr) {
-                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_sb;
+                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_step();
 #pragma unroll
                     for (int n = 0; n < PU; ++n) v[u][tile][rr][n] = gpu::load_u4(p + n * 64);
-                    F::load_meta(mrow[tile][rr] + std::uint64_t(sb) * L.meta_sb,
-                                 arow[tile][rr] + std::uint64_t(sb) * L.aux_sb, c, mr[u][tile][rr]);
+                    F::load_meta(mrow[tile][rr] + std::uint64_t(sb) * L.meta_step(),
+                                 arow[tile][rr] + std::uint64_t(sb) * L.aux_step(), c, mr[u][tile][rr]);
                 }
         };
         const typename P::Smem lay = P::smem(nsb);
@@ -8772,7 +8805,7 @@ struct GemvBody {
             for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                 for (int rr = 0; rr < 2; ++rr) {
-                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_sb;
+                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_step();
 #pragma unroll
                     for (int n = 0; n < PU; ++n) gpu::cp_async16(slot(stage, ch++), p + n * 64);
                 }
@@ -8781,7 +8814,7 @@ struct GemvBody {
                 for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                     for (int rr = 0; rr < 2; ++rr) {
-                        const std::byte* m = mrow[tile][rr] + std::uint64_t(sb) * L.meta_sb + F::meta_lane_offset(c);
+                        const std::byte* m = mrow[tile][rr] + std::uint64_t(sb) * L.meta_step() + F::meta_lane_offset(c);
                         if constexpr (F::meta_lane_bytes == 16) gpu::cp_async16(slot(stage, ch++), m);
                         else gpu::cp_async4(slot(stage, ch++), m);
                     }
@@ -8791,7 +8824,7 @@ struct GemvBody {
                 for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                     for (int rr = 0; rr < 2; ++rr)
-                        gpu::cp_async4(slot(stage, ch++), arow[tile][rr] + std::uint64_t(sb) * L.aux_sb);
+                        gpu::cp_async4(slot(stage, ch++), arow[tile][rr] + std::uint64_t(sb) * L.aux_step());
             }
         };
         auto consume = [&](int stage) {  // staged bytes -> the registers compute() reads
@@ -9370,12 +9403,12 @@ struct EmbedKernel {
             const std::uint32_t sb = i / kSbLanes;
             const int c = int(i % kSbLanes);
             uint4 v[F::payload_u4];
-            const std::byte* p = m.payload + std::uint64_t(row) * L.payload_row_bytes() + std::uint64_t(sb) * L.payload_sb + c * 16;
+            const std::byte* p = m.payload + L.payload_offset(row) + std::uint64_t(sb) * L.payload_step() + c * 16;
 #pragma unroll
             for (int n = 0; n < F::payload_u4; ++n) v[n] = gpu::load_u4(p + n * 64);
             MetaRegs mr;
-            F::load_meta(m.meta + std::uint64_t(row) * L.meta_row_bytes() + std::uint64_t(sb) * L.meta_sb,
-                         m.aux + std::uint64_t(row) * L.aux_row_bytes() + std::uint64_t(sb) * L.aux_sb, c, mr);
+            F::load_meta(m.meta + L.meta_offset(row) + std::uint64_t(sb) * L.meta_step(),
+                         m.aux + L.aux_offset(row) + std::uint64_t(sb) * L.aux_step(), c, mr);
             float sc[F::chains], mn[F::chains];
             F::chain_scales(mr, c, sc, mn);
 #pragma unroll
@@ -9777,9 +9810,9 @@ struct GemmKernel {
             std::uint32_t row = pair ? blockIdx.y * (P::bn / 2) + std::uint32_t(col % (P::bn / 2))
                                      : blockIdx.y * P::bn + std::uint32_t(col);
             if (row >= L.rows) row = 0;
-            prow[t] = (second ? a.w2.payload : a.w.payload) + std::uint64_t(row) * L.payload_row_bytes() + c * 16;
-            mrow[t] = (second ? a.w2.meta : a.w.meta) + std::uint64_t(row) * L.meta_row_bytes();
-            arow[t] = (second ? a.w2.aux : a.w.aux) + std::uint64_t(row) * L.aux_row_bytes();
+            prow[t] = (second ? a.w2.payload : a.w.payload) + L.payload_offset(row) + c * 16;
+            mrow[t] = (second ? a.w2.meta : a.w.meta) + L.meta_offset(row);
+            arow[t] = (second ? a.w2.aux : a.w.aux) + L.aux_offset(row);
         }
 
         auto a_tile = [&](int stage) { return reinterpret_cast<std::uint16_t*>(smem + stage * P::stage_bytes); };
@@ -9809,17 +9842,17 @@ struct GemmKernel {
                 for (int n = 0; n < P::part_u4; ++n)
                     if (n % P::warps_m == warp_m)
                         gpu::stage_copy16(b_cell(stage, n, t),
-                                          prow[t] + std::uint64_t(sb) * L.payload_sb + (part * P::part_u4 + n) * 64);
+                                          prow[t] + std::uint64_t(sb) * L.payload_step() + (part * P::part_u4 + n) * 64);
                 if constexpr (P::meta_chunks > 0) {
                     if (P::part_u4 % P::warps_m == warp_m) {
-                        const std::byte* mp = mrow[t] + std::uint64_t(sb) * L.meta_sb + F::meta_lane_offset(c);
+                        const std::byte* mp = mrow[t] + std::uint64_t(sb) * L.meta_step() + F::meta_lane_offset(c);
                         if constexpr (F::meta_lane_bytes == 16) gpu::stage_copy16(b_cell(stage, P::part_u4, t), mp);
                         else gpu::stage_copy4(b_cell(stage, P::part_u4, t), mp);
                     }
                 }
                 if constexpr (P::aux_chunks > 0) {
                     if ((P::part_u4 + 1) % P::warps_m == warp_m)
-                        gpu::stage_copy4(b_cell(stage, P::part_u4 + P::meta_chunks, t), arow[t] + std::uint64_t(sb) * L.aux_sb);
+                        gpu::stage_copy4(b_cell(stage, P::part_u4 + P::meta_chunks, t), arow[t] + std::uint64_t(sb) * L.aux_step());
                 }
             }
         };
@@ -10703,6 +10736,7 @@ inline double measure_read_bandwidth_gbs(std::uint64_t bytes = 1ull << 31, int r
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -10862,9 +10896,24 @@ private:
     static std::uint64_t align256(std::uint64_t v) { return (v + 255) & ~std::uint64_t(255); }
     static constexpr std::uint32_t kAttnMinChunk = 128;
 
-    void plan_matrix(Mat& m, const TensorView& t, std::uint64_t& offset, bool rope_rows) {
+    /// Whether matrix `name` (q, k, v, o, gate, up, down) of weight type `t` interleaves its rows
+    /// in groups (formats.hpp). By default the Q4_K and Q8_0 matrices of the wide launches (Q/K/V,
+    /// gate/up), whose register-fed GEMVs read faster so; O, down and lm_head, and Q6_K (staged
+    /// through cp.async), read slower so (H100, docs/BENCHMARKS.md). GRETA_GROUPED_ROWS="q,k,o,..."
+    /// overrides the list of names, for measurements; "q6_k" in it lets Q6_K matrices group too.
+    static kernels::RowOrder row_order(std::string_view name, DType t) {
+        std::string list = "q,k,v,gate,up";
+        if (const char* env = std::getenv("GRETA_GROUPED_ROWS")) list = env;
+        const std::string padded = "," + list + ",";
+        auto listed = [&](std::string_view w) { return padded.find("," + std::string(w) + ",") != std::string::npos; };
+        const bool format_ok = t == DType::Q4_K || t == DType::Q8_0 || (t == DType::Q6_K && listed("q6_k"));
+        return format_ok && listed(name) ? kernels::RowOrder::Grouped : kernels::RowOrder::Plain;
+    }
+
+    void plan_matrix(Mat& m, const TensorView& t, std::uint64_t& offset, bool rope_rows,
+                     kernels::RowOrder order = kernels::RowOrder::Plain) {
         m.src = &t;
-        m.dev.layout = kernels::matrix_layout(t.type, t.rows(), t.cols());
+        m.dev.layout = kernels::matrix_layout(t.type, t.rows(), t.cols(), order);
         if (rope_rows && rope_style_ == RopeStyle::RotateHalf) {
             // Attention scores are invariant under one permutation of q and k within each head:
             // storing rows (i, i + hd/2) adjacently turns rotate-half RoPE into adjacent pairs.
@@ -10896,13 +10945,13 @@ private:
         for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
             const LayerWeights& lw = w.layers[l];
             Layer& L = layers_[l];
-            plan_matrix(L.wq, lw.wq, off, true);
-            plan_matrix(L.wk, lw.wk, off, true);
-            plan_matrix(L.wv, lw.wv, off, false);
-            plan_matrix(L.wo, lw.wo, off, false);
-            plan_matrix(L.gate, lw.w_gate, off, false);
-            plan_matrix(L.up, lw.w_up, off, false);
-            plan_matrix(L.down, lw.w_down, off, false);
+            plan_matrix(L.wq, lw.wq, off, true, row_order("q", lw.wq.type));
+            plan_matrix(L.wk, lw.wk, off, true, row_order("k", lw.wk.type));
+            plan_matrix(L.wv, lw.wv, off, false, row_order("v", lw.wv.type));
+            plan_matrix(L.wo, lw.wo, off, false, row_order("o", lw.wo.type));
+            plan_matrix(L.gate, lw.w_gate, off, false, row_order("gate", lw.w_gate.type));
+            plan_matrix(L.up, lw.w_up, off, false, row_order("up", lw.w_up.type));
+            plan_matrix(L.down, lw.w_down, off, false, row_order("down", lw.w_down.type));
             L.attn_norm_off = off;
             off = align256(off + std::uint64_t(cfg_.dim) * 4);
             L.ffn_norm_off = off;
@@ -10974,8 +11023,10 @@ private:
         for (Mat* m : mats) {
             const kernels::MatrixLayout& L = m->dev.layout;
             const std::uint64_t row_bytes = L.payload_row_bytes() + L.meta_row_bytes() + L.aux_row_bytes();
-            const std::uint64_t rows_per_chunk = std::max<std::uint64_t>(1, chunk_bytes / row_bytes);
-            check(row_bytes <= chunk_bytes, [&] { return std::string("matrix row too large to upload"); },
+            // Whole row groups per chunk: a group's rows are interleaved (formats.hpp).
+            const std::uint64_t group = L.group_rows;
+            const std::uint64_t rows_per_chunk = std::max<std::uint64_t>(1, chunk_bytes / (row_bytes * group)) * group;
+            check(row_bytes * group <= chunk_bytes, [&] { return std::string("matrix row too large to upload"); },
                   {{}, {}, m->src->name});
             for (std::uint64_t r0 = 0; r0 < L.rows; r0 += rows_per_chunk) {
                 const std::uint64_t r1 = std::min<std::uint64_t>(L.rows, r0 + rows_per_chunk), n = r1 - r0;
@@ -10986,8 +11037,7 @@ private:
                 std::byte* sa = sm + n * L.meta_row_bytes();
                 const std::uint32_t* map = m->row_map.empty() ? nullptr : m->row_map.data();
                 pool.parallel_for(n, [&](std::size_t b, std::size_t e) {
-                    kernels::repack_rows(*m->src, L, r0 + b, r0 + e, sp + b * L.payload_row_bytes(),
-                                         sm + b * L.meta_row_bytes(), sa + b * L.aux_row_bytes(), map);
+                    kernels::repack_rows(*m->src, L, r0 + b, r0 + e, sp, sm, sa, map, r0);
                 });
                 auto copy = [&](std::uint64_t dev_off, const std::byte* src, std::uint64_t bytes) {
                     if (bytes)
@@ -11166,6 +11216,7 @@ private:
             };
             auto wmap = [&](const Mat& m) {
                 const auto& l = m.dev.layout;
+                ensure(l.group_rows == 1, "TMA reads row-major weights");
                 return encode_tma_f16(m.dev.payload, std::uint64_t(l.nsb) * kernels::kSbValues, l.rows, l.payload_row_bytes(),
                                       kernels::TmaGemmPolicy::box_rows_b);
             };

@@ -4,6 +4,7 @@
 //
 //   greta_gpu_bench --synthetic llama2-7b --quant q4_k_m -n 128 -r 5
 //   greta_gpu_bench -m model.gguf --variants graph,nograph,nooverlap
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -108,9 +109,10 @@ int main(int argc, char** argv) try {
         greta_infer::GpuOptions o;
         o.context = args.ctx ? args.ctx : std::uint32_t(std::max(args.n + args.warmup + 8, 512));
         // A variant is '+'-joined words: graph, nograph, nooverlap, trace (per-launch timeline on
-        // stderr), qp=0|1 (GRETA_QKV_PERSISTENT).
+        // stderr), qp=0|1 (GRETA_QKV_PERSISTENT), rows=q:k:v:gate:up (GRETA_GROUPED_ROWS, ':' for ',').
         unsetenv("GRETA_QKV_PERSISTENT");
         unsetenv("GRETA_GPU_TRACE");
+        unsetenv("GRETA_GROUPED_ROWS");
         {
             std::stringstream ws(variant);
             std::string word;
@@ -119,6 +121,11 @@ int main(int argc, char** argv) try {
                 else if (word == "nooverlap") o.overlap_launches = false;
                 else if (word == "trace") setenv("GRETA_GPU_TRACE", "1", 1);
                 else if (word.rfind("qp=", 0) == 0) setenv("GRETA_QKV_PERSISTENT", word.substr(3).c_str(), 1);
+                else if (word.rfind("rows=", 0) == 0) {
+                    std::string list = word.substr(5);
+                    std::replace(list.begin(), list.end(), ':', ',');
+                    setenv("GRETA_GROUPED_ROWS", list.c_str(), 1);
+                }
                 else if (word != "graph") throw Error("unknown variant word " + word);
             }
         }

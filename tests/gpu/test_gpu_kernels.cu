@@ -251,6 +251,61 @@ TEST_CASE("device layouts keep the GGUF byte count", "[gpu][layout]") {
     CHECK_THROWS_AS(kernels::matrix_layout(DType::Q4_0, 4, 32), Error);
 }
 
+TEST_CASE("quantized rows in whole tiles interleave per super-block; chunked repacks agree", "[gpu][layout]") {
+    CHECK(kernels::matrix_layout(DType::Q4_K, 4096, 4096).group_rows == kernels::kGroupRows);
+    CHECK(kernels::matrix_layout(DType::Q6_K, 11008, 4096).group_rows == kernels::kGroupRows);
+    CHECK(kernels::matrix_layout(DType::Q8_0, 64, 512).group_rows == kernels::kGroupRows);
+    CHECK(kernels::matrix_layout(DType::Q4_K, 300, 512).group_rows == 1);  // partial tile: row-major
+    CHECK(kernels::matrix_layout(DType::F16, 4096, 4096).group_rows == 1);  // TMA reads F16 rows
+    for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0}) {
+        INFO(dtype_name(t));
+        const HostMatrix m = random_matrix(t, 48, 768, 77);
+        const TensorView v = m.view();
+        const auto grouped = kernels::matrix_layout(t, m.rows, m.cols);
+        REQUIRE(grouped.group_rows == 16);
+        auto plain = grouped;
+        plain.group_rows = 1;
+        auto image = [&](const kernels::MatrixLayout& l, std::uint64_t begin, std::uint64_t end, std::uint64_t origin,
+                         std::vector<std::byte>& p, std::vector<std::byte>& me, std::vector<std::byte>& a) {
+            kernels::repack_rows(v, l, begin, end, p.data() + l.payload_offset(std::uint32_t(origin)),
+                                 me.data() + l.meta_offset(std::uint32_t(origin)), a.data() + l.aux_offset(std::uint32_t(origin)),
+                                 nullptr, origin);
+        };
+        const std::size_t pb = plain.payload_bytes(), mb = std::max<std::uint64_t>(plain.meta_bytes(), 1),
+                          ab = std::max<std::uint64_t>(plain.aux_bytes(), 1);
+        std::vector<std::byte> pp(pb), pm(mb), pa(ab), gp(pb, std::byte{0xAB}), gm(mb, std::byte{0xAB}), ga(ab, std::byte{0xAB});
+        image(plain, 0, m.rows, 0, pp, pm, pa);
+        // The grouped image in pieces, as the upload writes it: chunks of whole groups, each
+        // filled by several threads' row ranges that do not start a group.
+        image(grouped, 0, 5, 0, gp, gm, ga);
+        image(grouped, 5, 16, 0, gp, gm, ga);
+        image(grouped, 16, 37, 16, gp, gm, ga);
+        image(grouped, 37, 48, 16, gp, gm, ga);
+        auto same = [&](const std::vector<std::byte>& a, const std::vector<std::byte>& b, std::uint64_t ao, std::uint64_t bo,
+                        std::uint32_t n) { return std::memcmp(a.data() + ao, b.data() + bo, n) == 0; };
+        int mismatches = 0;
+        for (std::uint32_t r = 0; r < m.rows; ++r)
+            for (std::uint32_t sb = 0; sb < grouped.nsb; ++sb) {
+                mismatches += !same(pp, gp, plain.payload_offset(r) + sb * plain.payload_step(),
+                                    grouped.payload_offset(r) + sb * grouped.payload_step(), grouped.payload_sb);
+                mismatches += !same(pm, gm, plain.meta_offset(r) + sb * plain.meta_step(),
+                                    grouped.meta_offset(r) + sb * grouped.meta_step(), grouped.meta_sb);
+                mismatches += !same(pa, ga, plain.aux_offset(r) + sb * plain.aux_step(),
+                                    grouped.aux_offset(r) + sb * grouped.aux_step(), grouped.aux_sb);
+            }
+        CHECK(mismatches == 0);
+        // Every byte of the grouped images was written (no 0xAB filler left in a cell).
+        CHECK(std::multiset<std::byte>(gp.begin(), gp.end()) == std::multiset<std::byte>(pp.begin(), pp.end()));
+        // A cell of 16 rows is contiguous: rows r and r + 1 of a group are one SB-row apart.
+        CHECK(grouped.payload_offset(17) - grouped.payload_offset(16) == grouped.payload_sb);
+        CHECK(grouped.payload_step() == 16ull * grouped.payload_sb);
+    }
+    CHECK_THROWS_AS(kernels::repack_rows(random_matrix(DType::Q4_K, 32, 256, 1).view(),
+                                         kernels::matrix_layout(DType::Q4_K, 32, 256), 20, 32, nullptr, nullptr, nullptr,
+                                         nullptr, 8),
+                    Error);  // origin inside a group
+}
+
 TEST_CASE("embedding kernel dequantizes every format exactly like the host", "[gpu][embed]") {
     GRETA_GPU_OR_SKIP();
     auto run = [&]<DType T>(std::uint32_t cols) {

@@ -38,12 +38,12 @@ struct EmbedKernel {
             const std::uint32_t sb = i / kSbLanes;
             const int c = int(i % kSbLanes);
             uint4 v[F::payload_u4];
-            const std::byte* p = m.payload + std::uint64_t(row) * L.payload_row_bytes() + std::uint64_t(sb) * L.payload_sb + c * 16;
+            const std::byte* p = m.payload + L.payload_offset(row) + std::uint64_t(sb) * L.payload_step() + c * 16;
 #pragma unroll
             for (int n = 0; n < F::payload_u4; ++n) v[n] = gpu::load_u4(p + n * 64);
             MetaRegs mr;
-            F::load_meta(m.meta + std::uint64_t(row) * L.meta_row_bytes() + std::uint64_t(sb) * L.meta_sb,
-                         m.aux + std::uint64_t(row) * L.aux_row_bytes() + std::uint64_t(sb) * L.aux_sb, c, mr);
+            F::load_meta(m.meta + L.meta_offset(row) + std::uint64_t(sb) * L.meta_step(),
+                         m.aux + L.aux_offset(row) + std::uint64_t(sb) * L.aux_step(), c, mr);
             float sc[F::chains], mn[F::chains];
             F::chain_scales(mr, c, sc, mn);
 #pragma unroll

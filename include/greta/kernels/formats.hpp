@@ -45,6 +45,7 @@ namespace greta::kernels {
 inline constexpr int kSbValues = 256;  ///< values per super-block
 inline constexpr int kSbLanes = 4;     ///< lanes sharing one row's super-block
 inline constexpr int kSlots = 16;      ///< slots of 4 values per lane per super-block
+inline constexpr std::uint32_t kGroupRows = 16;  ///< rows interleaved per group (a GEMV tile on 32-lane waves)
 
 /// Per-lane register image of one SB's scale data for one row.
 struct MetaRegs {
@@ -341,6 +342,23 @@ struct MatrixLayout {
     std::uint32_t k = 0;    ///< true row length
     std::uint32_t nsb = 0;  ///< super-blocks per row (K padded to 256)
     std::uint32_t payload_sb = 0, meta_sb = 0, aux_sb = 0;  ///< bytes per SB per row
+    /// Rows whose super-blocks are interleaved: each image is [rows / group_rows][nsb][group_rows]
+    /// cells of one SB of one row, so the GEMV's 16-row tile reads one contiguous block per
+    /// super-block instead of 16 lines a row apart (1 = plain row-major).
+    std::uint32_t group_rows = 1;
+
+    /// Where row `row`'s super-block 0 starts in an image of `per_sb` bytes per SB per row.
+    GRETA_HOST_DEVICE std::uint64_t row_offset(std::uint32_t row, std::uint32_t per_sb) const {
+        const std::uint32_t group = row / group_rows, in_group = row % group_rows;
+        return (std::uint64_t(group) * nsb * group_rows + in_group) * per_sb;
+    }
+    GRETA_HOST_DEVICE std::uint64_t payload_offset(std::uint32_t row) const { return row_offset(row, payload_sb); }
+    GRETA_HOST_DEVICE std::uint64_t meta_offset(std::uint32_t row) const { return row_offset(row, meta_sb); }
+    GRETA_HOST_DEVICE std::uint64_t aux_offset(std::uint32_t row) const { return row_offset(row, aux_sb); }
+    /// Bytes from one super-block of a row to its next.
+    GRETA_HOST_DEVICE std::uint64_t payload_step() const { return std::uint64_t(group_rows) * payload_sb; }
+    GRETA_HOST_DEVICE std::uint64_t meta_step() const { return std::uint64_t(group_rows) * meta_sb; }
+    GRETA_HOST_DEVICE std::uint64_t aux_step() const { return std::uint64_t(group_rows) * aux_sb; }
 
     GRETA_HOST_DEVICE std::uint64_t payload_row_bytes() const { return std::uint64_t(nsb) * payload_sb; }
     GRETA_HOST_DEVICE std::uint64_t meta_row_bytes() const { return std::uint64_t(nsb) * meta_sb; }
@@ -352,7 +370,11 @@ struct MatrixLayout {
     std::uint64_t total_bytes() const { return payload_bytes() + meta_bytes() + aux_bytes(); }
 };
 
-inline MatrixLayout matrix_layout(DType type, std::uint64_t rows, std::uint64_t k) {
+/// Row order of a quantized matrix in device memory: Grouped interleaves kGroupRows rows per
+/// super-block where the row count allows (MatrixLayout::group_rows), Plain keeps rows whole.
+enum class RowOrder { Plain, Grouped };
+
+inline MatrixLayout matrix_layout(DType type, std::uint64_t rows, std::uint64_t k, RowOrder order = RowOrder::Grouped) {
     check(device_format_supported(type), [&] { return "no GPU kernels for weight type " + std::string(dtype_name(type)); });
     check(rows > 0 && k > 0 && rows < (1ull << 31) && k < (1ull << 31),
           [&] { return "matrix shape " + std::to_string(rows) + " x " + std::to_string(k) + " out of range"; });
@@ -366,34 +388,45 @@ inline MatrixLayout matrix_layout(DType type, std::uint64_t rows, std::uint64_t 
         l.payload_sb = F::payload_u4 * 64;
         l.meta_sb = F::meta_bytes;
         l.aux_sb = F::aux_bytes;
+        // Quantized rows interleave in groups of the GEMV's tile (H100 measurements in
+        // docs/BENCHMARKS.md). Float rows stay row-major: the prefill GEMM reads F16 through
+        // 2-D TMA boxes.
+        if (order == RowOrder::Grouped && F::mma && T != DType::F16 && rows % kGroupRows == 0) l.group_rows = kGroupRows;
     });
     return l;
 }
 
 /// Repacks rows [begin, end) of `src` (GGUF layout) into device layout. Destination pointers
-/// point at row `begin`'s place in the payload/meta/aux images; output row r takes source row
-/// `row_map ? row_map[r] : r`.
+/// point at row `origin`'s place in the payload/meta/aux images (origin <= begin, a multiple of
+/// l.group_rows); output row r takes source row `row_map ? row_map[r] : r`.
 inline void repack_rows(const TensorView& src, const MatrixLayout& l, std::uint64_t begin, std::uint64_t end,
-                        std::byte* payload, std::byte* meta, std::byte* aux, const std::uint32_t* row_map = nullptr) {
+                        std::byte* payload, std::byte* meta, std::byte* aux, const std::uint32_t* row_map = nullptr,
+                        std::uint64_t origin = ~std::uint64_t(0)) {
+    if (origin == ~std::uint64_t(0)) origin = begin;
+    ensure(origin <= begin && origin % l.group_rows == 0, "repack_rows: origin starts a row group");
     const std::uint64_t src_stride = src.row_stride_bytes();
+    const auto o = std::uint32_t(origin);
+    const std::uint64_t ps = l.payload_step(), ms = l.meta_step(), as = l.aux_step();
     dispatch_format(l.type, [&]<DType T>() {
         using F = Format<T>;
         for (std::uint64_t r = begin; r < end; ++r) {
             const std::byte* row = src.data + (row_map ? row_map[r] : r) * src_stride;
-            std::byte* p = payload + (r - begin) * l.payload_row_bytes();
-            std::byte* m = meta + (r - begin) * l.meta_row_bytes();
-            std::byte* a = aux + (r - begin) * l.aux_row_bytes();
+            const auto rr = std::uint32_t(r);
+            std::byte* p = payload + (l.payload_offset(rr) - l.payload_offset(o));
+            std::byte* m = meta + (l.meta_offset(rr) - l.meta_offset(o));
+            std::byte* a = aux + (l.aux_offset(rr) - l.aux_offset(o));
             if constexpr (T == DType::Q4_K || T == DType::Q6_K) {
                 const std::size_t bb = dtype_info(T).block_bytes;
                 for (std::uint32_t sb = 0; sb < l.nsb; ++sb)
-                    F::repack_sb(row + sb * bb, p + sb * l.payload_sb, m + sb * l.meta_sb, a + sb * l.aux_sb);
+                    F::repack_sb(row + sb * bb, p + sb * ps, m + sb * ms, a + sb * as);
             } else if constexpr (T == DType::Q8_0) {
                 const std::uint32_t blocks = l.k / 32;
                 for (std::uint32_t sb = 0; sb < l.nsb; ++sb) {
                     const int n = int(std::min<std::uint32_t>(8, blocks - sb * 8));
-                    F::repack_sb(row + std::size_t(sb) * 8 * 34, p + sb * l.payload_sb, m + sb * l.meta_sb, nullptr, n);
+                    F::repack_sb(row + std::size_t(sb) * 8 * 34, p + sb * ps, m + sb * ms, nullptr, n);
                 }
             } else {
+                ensure(l.group_rows == 1, "float rows are stored row-major");
                 // Float rows: lane c's load n is exactly bytes [n*64 + c*16, +16) of the row.
                 const std::size_t bytes = std::size_t(l.k) * dtype_info(T).block_bytes;
                 std::memcpy(p, row, bytes);

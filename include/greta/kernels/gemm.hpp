@@ -139,9 +139,9 @@ struct GemmKernel {
             std::uint32_t row = pair ? blockIdx.y * (P::bn / 2) + std::uint32_t(col % (P::bn / 2))
                                      : blockIdx.y * P::bn + std::uint32_t(col);
             if (row >= L.rows) row = 0;
-            prow[t] = (second ? a.w2.payload : a.w.payload) + std::uint64_t(row) * L.payload_row_bytes() + c * 16;
-            mrow[t] = (second ? a.w2.meta : a.w.meta) + std::uint64_t(row) * L.meta_row_bytes();
-            arow[t] = (second ? a.w2.aux : a.w.aux) + std::uint64_t(row) * L.aux_row_bytes();
+            prow[t] = (second ? a.w2.payload : a.w.payload) + L.payload_offset(row) + c * 16;
+            mrow[t] = (second ? a.w2.meta : a.w.meta) + L.meta_offset(row);
+            arow[t] = (second ? a.w2.aux : a.w.aux) + L.aux_offset(row);
         }
 
         auto a_tile = [&](int stage) { return reinterpret_cast<std::uint16_t*>(smem + stage * P::stage_bytes); };
@@ -171,17 +171,17 @@ struct GemmKernel {
                 for (int n = 0; n < P::part_u4; ++n)
                     if (n % P::warps_m == warp_m)
                         gpu::stage_copy16(b_cell(stage, n, t),
-                                          prow[t] + std::uint64_t(sb) * L.payload_sb + (part * P::part_u4 + n) * 64);
+                                          prow[t] + std::uint64_t(sb) * L.payload_step() + (part * P::part_u4 + n) * 64);
                 if constexpr (P::meta_chunks > 0) {
                     if (P::part_u4 % P::warps_m == warp_m) {
-                        const std::byte* mp = mrow[t] + std::uint64_t(sb) * L.meta_sb + F::meta_lane_offset(c);
+                        const std::byte* mp = mrow[t] + std::uint64_t(sb) * L.meta_step() + F::meta_lane_offset(c);
                         if constexpr (F::meta_lane_bytes == 16) gpu::stage_copy16(b_cell(stage, P::part_u4, t), mp);
                         else gpu::stage_copy4(b_cell(stage, P::part_u4, t), mp);
                     }
                 }
                 if constexpr (P::aux_chunks > 0) {
                     if ((P::part_u4 + 1) % P::warps_m == warp_m)
-                        gpu::stage_copy4(b_cell(stage, P::part_u4 + P::meta_chunks, t), arow[t] + std::uint64_t(sb) * L.aux_sb);
+                        gpu::stage_copy4(b_cell(stage, P::part_u4 + P::meta_chunks, t), arow[t] + std::uint64_t(sb) * L.aux_step());
                 }
             }
         };

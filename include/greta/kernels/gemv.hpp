@@ -212,9 +212,9 @@ struct GemvBody {
                         row = bs + std::uint32_t(tile * P::tile_rows + g + rr * (P::tile_rows / 2));
                     }
                     if (row >= sg.w.layout.rows) row = 0;
-                    prow[tile][rr] = m->payload + std::uint64_t(row) * L.payload_row_bytes() + c * 16;
-                    mrow[tile][rr] = m->meta + std::uint64_t(row) * L.meta_row_bytes();
-                    arow[tile][rr] = m->aux + std::uint64_t(row) * L.aux_row_bytes();
+                    prow[tile][rr] = m->payload + L.payload_offset(row) + c * 16;
+                    mrow[tile][rr] = m->meta + L.meta_offset(row);
+                    arow[tile][rr] = m->aux + L.aux_offset(row);
                 }
         };
         set_rows(seg, b);
@@ -226,11 +226,11 @@ struct GemvBody {
             for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                 for (int rr = 0; rr < 2; ++rr) {
-                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_sb;
+                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_step();
 #pragma unroll
                     for (int n = 0; n < PU; ++n) v[u][tile][rr][n] = gpu::load_u4(p + n * 64);
-                    F::load_meta(mrow[tile][rr] + std::uint64_t(sb) * L.meta_sb,
-                                 arow[tile][rr] + std::uint64_t(sb) * L.aux_sb, c, mr[u][tile][rr]);
+                    F::load_meta(mrow[tile][rr] + std::uint64_t(sb) * L.meta_step(),
+                                 arow[tile][rr] + std::uint64_t(sb) * L.aux_step(), c, mr[u][tile][rr]);
                 }
         };
         const typename P::Smem lay = P::smem(nsb);
@@ -247,7 +247,7 @@ struct GemvBody {
             for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                 for (int rr = 0; rr < 2; ++rr) {
-                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_sb;
+                    const std::byte* p = prow[tile][rr] + std::uint64_t(sb) * L.payload_step();
 #pragma unroll
                     for (int n = 0; n < PU; ++n) gpu::cp_async16(slot(stage, ch++), p + n * 64);
                 }
@@ -256,7 +256,7 @@ struct GemvBody {
                 for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                     for (int rr = 0; rr < 2; ++rr) {
-                        const std::byte* m = mrow[tile][rr] + std::uint64_t(sb) * L.meta_sb + F::meta_lane_offset(c);
+                        const std::byte* m = mrow[tile][rr] + std::uint64_t(sb) * L.meta_step() + F::meta_lane_offset(c);
                         if constexpr (F::meta_lane_bytes == 16) gpu::cp_async16(slot(stage, ch++), m);
                         else gpu::cp_async4(slot(stage, ch++), m);
                     }
@@ -266,7 +266,7 @@ struct GemvBody {
                 for (int tile = 0; tile < TILES; ++tile)
 #pragma unroll
                     for (int rr = 0; rr < 2; ++rr)
-                        gpu::cp_async4(slot(stage, ch++), arow[tile][rr] + std::uint64_t(sb) * L.aux_sb);
+                        gpu::cp_async4(slot(stage, ch++), arow[tile][rr] + std::uint64_t(sb) * L.aux_step());
             }
         };
         auto consume = [&](int stage) {  // staged bytes -> the registers compute() reads

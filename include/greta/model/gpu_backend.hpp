@@ -28,6 +28,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -206,9 +207,24 @@ private:
     static std::uint64_t align256(std::uint64_t v) { return (v + 255) & ~std::uint64_t(255); }
     static constexpr std::uint32_t kAttnMinChunk = 128;
 
-    void plan_matrix(Mat& m, const TensorView& t, std::uint64_t& offset, bool rope_rows) {
+    /// Whether matrix `name` (q, k, v, o, gate, up, down) of weight type `t` interleaves its rows
+    /// in groups (formats.hpp). By default the Q4_K and Q8_0 matrices of the wide launches (Q/K/V,
+    /// gate/up), whose register-fed GEMVs read faster so; O, down and lm_head, and Q6_K (staged
+    /// through cp.async), read slower so (H100, docs/BENCHMARKS.md). GRETA_GROUPED_ROWS="q,k,o,..."
+    /// overrides the list of names, for measurements; "q6_k" in it lets Q6_K matrices group too.
+    static kernels::RowOrder row_order(std::string_view name, DType t) {
+        std::string list = "q,k,v,gate,up";
+        if (const char* env = std::getenv("GRETA_GROUPED_ROWS")) list = env;
+        const std::string padded = "," + list + ",";
+        auto listed = [&](std::string_view w) { return padded.find("," + std::string(w) + ",") != std::string::npos; };
+        const bool format_ok = t == DType::Q4_K || t == DType::Q8_0 || (t == DType::Q6_K && listed("q6_k"));
+        return format_ok && listed(name) ? kernels::RowOrder::Grouped : kernels::RowOrder::Plain;
+    }
+
+    void plan_matrix(Mat& m, const TensorView& t, std::uint64_t& offset, bool rope_rows,
+                     kernels::RowOrder order = kernels::RowOrder::Plain) {
         m.src = &t;
-        m.dev.layout = kernels::matrix_layout(t.type, t.rows(), t.cols());
+        m.dev.layout = kernels::matrix_layout(t.type, t.rows(), t.cols(), order);
         if (rope_rows && rope_style_ == RopeStyle::RotateHalf) {
             // Attention scores are invariant under one permutation of q and k within each head:
             // storing rows (i, i + hd/2) adjacently turns rotate-half RoPE into adjacent pairs.
@@ -240,13 +256,13 @@ private:
         for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
             const LayerWeights& lw = w.layers[l];
             Layer& L = layers_[l];
-            plan_matrix(L.wq, lw.wq, off, true);
-            plan_matrix(L.wk, lw.wk, off, true);
-            plan_matrix(L.wv, lw.wv, off, false);
-            plan_matrix(L.wo, lw.wo, off, false);
-            plan_matrix(L.gate, lw.w_gate, off, false);
-            plan_matrix(L.up, lw.w_up, off, false);
-            plan_matrix(L.down, lw.w_down, off, false);
+            plan_matrix(L.wq, lw.wq, off, true, row_order("q", lw.wq.type));
+            plan_matrix(L.wk, lw.wk, off, true, row_order("k", lw.wk.type));
+            plan_matrix(L.wv, lw.wv, off, false, row_order("v", lw.wv.type));
+            plan_matrix(L.wo, lw.wo, off, false, row_order("o", lw.wo.type));
+            plan_matrix(L.gate, lw.w_gate, off, false, row_order("gate", lw.w_gate.type));
+            plan_matrix(L.up, lw.w_up, off, false, row_order("up", lw.w_up.type));
+            plan_matrix(L.down, lw.w_down, off, false, row_order("down", lw.w_down.type));
             L.attn_norm_off = off;
             off = align256(off + std::uint64_t(cfg_.dim) * 4);
             L.ffn_norm_off = off;
@@ -318,8 +334,10 @@ private:
         for (Mat* m : mats) {
             const kernels::MatrixLayout& L = m->dev.layout;
             const std::uint64_t row_bytes = L.payload_row_bytes() + L.meta_row_bytes() + L.aux_row_bytes();
-            const std::uint64_t rows_per_chunk = std::max<std::uint64_t>(1, chunk_bytes / row_bytes);
-            check(row_bytes <= chunk_bytes, [&] { return std::string("matrix row too large to upload"); },
+            // Whole row groups per chunk: a group's rows are interleaved (formats.hpp).
+            const std::uint64_t group = L.group_rows;
+            const std::uint64_t rows_per_chunk = std::max<std::uint64_t>(1, chunk_bytes / (row_bytes * group)) * group;
+            check(row_bytes * group <= chunk_bytes, [&] { return std::string("matrix row too large to upload"); },
                   {{}, {}, m->src->name});
             for (std::uint64_t r0 = 0; r0 < L.rows; r0 += rows_per_chunk) {
                 const std::uint64_t r1 = std::min<std::uint64_t>(L.rows, r0 + rows_per_chunk), n = r1 - r0;
@@ -330,8 +348,7 @@ private:
                 std::byte* sa = sm + n * L.meta_row_bytes();
                 const std::uint32_t* map = m->row_map.empty() ? nullptr : m->row_map.data();
                 pool.parallel_for(n, [&](std::size_t b, std::size_t e) {
-                    kernels::repack_rows(*m->src, L, r0 + b, r0 + e, sp + b * L.payload_row_bytes(),
-                                         sm + b * L.meta_row_bytes(), sa + b * L.aux_row_bytes(), map);
+                    kernels::repack_rows(*m->src, L, r0 + b, r0 + e, sp, sm, sa, map, r0);
                 });
                 auto copy = [&](std::uint64_t dev_off, const std::byte* src, std::uint64_t bytes) {
                     if (bytes)
@@ -510,6 +527,7 @@ private:
             };
             auto wmap = [&](const Mat& m) {
                 const auto& l = m.dev.layout;
+                ensure(l.group_rows == 1, "TMA reads row-major weights");
                 return encode_tma_f16(m.dev.payload, std::uint64_t(l.nsb) * kernels::kSbValues, l.rows, l.payload_row_bytes(),
                                       kernels::TmaGemmPolicy::box_rows_b);
             };
