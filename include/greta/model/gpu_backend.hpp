@@ -215,8 +215,14 @@ private:
     static kernels::RowOrder row_order(std::string_view name, DType t) {
         std::string list = "q,k,v,gate,up";
         if (const char* env = std::getenv("GRETA_GROUPED_ROWS")) list = env;
-        const std::string padded = "," + list + ",";
-        auto listed = [&](std::string_view w) { return padded.find("," + std::string(w) + ",") != std::string::npos; };
+        auto listed = [&](std::string_view w) {
+            for (std::size_t at = 0; at <= list.size();) {
+                const std::size_t end = std::min(list.find(',', at), list.size());
+                if (std::string_view(list).substr(at, end - at) == w) return true;
+                at = end + 1;
+            }
+            return false;
+        };
         const bool format_ok = t == DType::Q4_K || t == DType::Q8_0 || (t == DType::Q6_K && listed("q6_k"));
         return format_ok && listed(name) ? kernels::RowOrder::Grouped : kernels::RowOrder::Plain;
     }
