@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <vector>
 #include <cuda_runtime.h>
+
+#include <greta/kernels/formats.hpp>
 #define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1);} } while (0)
 
 constexpr int NSB = 16, PAY = 128, META = 16;
@@ -23,25 +25,28 @@ __device__ __forceinline__ uint4 ldg(const void* p) {
     return v;
 }
 
-// LAYOUT 0: payload[row][sb][128], meta[row][sb][16]
-// LAYOUT 1: payload[group][sb][16][128], meta[group][sb][16][16]
-// LAYOUT 2: one array [group][sb][16 rows x 144] (payload of the 16 rows, then their meta)
+// Layouts 0 and 1 address through the project's MatrixLayout (Plain / Grouped), layout 2 by hand.
 template <int LAYOUT, int U, int FAKE>
 __global__ void __launch_bounds__(128) gemv_loads(const unsigned char* pay, const unsigned char* meta, int groups, int nsb,
-                                                 unsigned* sink) {
+                                                  greta::kernels::MatrixLayout L, unsigned* sink) {
     const int lane = threadIdx.x % 32, wave = threadIdx.x / 32, g = lane / 4, c = lane % 4;
     uint4 v[U][2][3];
     unsigned acc = 0;
     float f0 = lane, f1 = 1.f, f2 = 2.f, f3 = 3.f;
     for (int grp = blockIdx.x; grp < groups; grp += gridDim.x) {
+        // Row pointers once per group, as the GEMV sets them (its set_rows).
+        const unsigned char* prow[2];
+        const unsigned char* mrow[2];
+        for (int rr = 0; rr < 2; ++rr) {
+            const auto row = std::uint32_t(grp * 16 + g + 8 * rr);
+            prow[rr] = pay + L.payload_offset(row) + c * 16;
+            mrow[rr] = meta + L.meta_offset(row);
+        }
+        const std::uint64_t pstep = L.payload_step(), mstep = L.meta_step();
         auto addr = [&](int rr, int sb, int n) -> const unsigned char* {
             const int r = g + 8 * rr;
-            if (LAYOUT == 0) {
-                const std::uint64_t row = std::uint64_t(grp) * 16 + r;
-                return n < 2 ? pay + (row * nsb + sb) * PAY + c * 16 + n * 64 : meta + (row * nsb + sb) * META;
-            } else if (LAYOUT == 1) {
-                const std::uint64_t cell = std::uint64_t(grp) * nsb + sb;
-                return n < 2 ? pay + (cell * 16 + r) * PAY + c * 16 + n * 64 : meta + (cell * 16 + r) * META;
+            if (LAYOUT < 2) {
+                return n < 2 ? prow[rr] + std::uint64_t(sb) * pstep + n * 64 : mrow[rr] + std::uint64_t(sb) * mstep;
             } else {
                 const std::uint64_t cell = (std::uint64_t(grp) * nsb + sb) * (16 * (PAY + META));
                 return n < 2 ? pay + cell + r * PAY + c * 16 + n * 64 : pay + cell + 16 * PAY + r * META;
@@ -86,6 +91,13 @@ __global__ void __launch_bounds__(128) gemv_loads(const unsigned char* pay, cons
 template <int LAYOUT, int U, int FAKE>
 void run(const char* name, unsigned char* pay, unsigned char* meta, int nmat, std::size_t pay_bytes, std::size_t meta_bytes,
          int groups, int blocks_per_sm, unsigned* sink) {
+    const auto layout = greta::kernels::matrix_layout(greta::DType::Q4_K, std::uint64_t(groups) * 16, NSB * 256,
+                                                      LAYOUT == 1 ? greta::kernels::RowOrder::Grouped
+                                                                  : greta::kernels::RowOrder::Plain);
+    if (layout.payload_sb != PAY || layout.meta_sb != META || layout.nsb != NSB) {
+        printf("Q4_K device layout is not %d + %d bytes per super-block\n", PAY, META);
+        exit(1);
+    }
     int sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     // limit residency with shared memory: blocks_per_sm per SM
@@ -103,11 +115,11 @@ void run(const char* name, unsigned char* pay, unsigned char* meta, int nmat, st
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
     for (int w = 0; w < 2; ++w)
-        for (int m = 0; m < nmat; ++m) k<<<grid, 128, smem>>>(pay + m * pay_bytes, meta + m * meta_bytes, groups, NSB, sink);
+        for (int m = 0; m < nmat; ++m) k<<<grid, 128, smem>>>(pay + m * pay_bytes, meta + m * meta_bytes, groups, NSB, layout, sink);
     CK(cudaEventRecord(e0));
     const int reps = 10;
     for (int r = 0; r < reps; ++r)
-        for (int m = 0; m < nmat; ++m) k<<<grid, 128, smem>>>(pay + m * pay_bytes, meta + m * meta_bytes, groups, NSB, sink);
+        for (int m = 0; m < nmat; ++m) k<<<grid, 128, smem>>>(pay + m * pay_bytes, meta + m * meta_bytes, groups, NSB, layout, sink);
     CK(cudaEventRecord(e1));
     CK(cudaEventSynchronize(e1));
     float ms = 0;

@@ -398,11 +398,11 @@ inline MatrixLayout matrix_layout(DType type, std::uint64_t rows, std::uint64_t 
 
 /// Repacks rows [begin, end) of `src` (GGUF layout) into device layout. Destination pointers
 /// point at row `origin`'s place in the payload/meta/aux images (origin <= begin, a multiple of
-/// l.group_rows); output row r takes source row `row_map ? row_map[r] : r`.
+/// l.group_rows: the start of the image or of an upload chunk); output row r takes source row
+/// `row_map ? row_map[r] : r`.
 inline void repack_rows(const TensorView& src, const MatrixLayout& l, std::uint64_t begin, std::uint64_t end,
                         std::byte* payload, std::byte* meta, std::byte* aux, const std::uint32_t* row_map = nullptr,
-                        std::uint64_t origin = ~std::uint64_t(0)) {
-    if (origin == ~std::uint64_t(0)) origin = begin;
+                        std::uint64_t origin = 0) {
     ensure(origin <= begin && origin % l.group_rows == 0, "repack_rows: origin starts a row group");
     const std::uint64_t src_stride = src.row_stride_bytes();
     const auto o = std::uint32_t(origin);
