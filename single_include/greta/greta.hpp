@@ -8694,7 +8694,10 @@ struct GemvPolicy {
         s.red = align(s.gsum + (F::has_mins ? nsb * 8u * 4u : 0u));
         s.res = align(s.red + std::uint32_t(waves * block_rows) * 4u);
         s.scratch = align(s.res + std::uint32_t(block_rows) * 4u);
-        s.stage = align(s.scratch + std::uint32_t(threads) * 8u + 16u);
+        // The cp.async stages start at an odd multiple of 16 bytes. On the H100 the decode step
+        // is 4% slower when they start at a multiple of 32 (ffn_down and lm_head launches ~15%;
+        // docs/BENCHMARKS.md, "stage placement": each of the eight offsets modulo 128 measured).
+        s.stage = (align(s.scratch + std::uint32_t(threads) * 8u + 16u) | 16u);
         s.total = s.stage + std::uint32_t(stages * waves * lane_chunks * wave * 16);
         return s;
     }
@@ -10049,6 +10052,86 @@ void gemm_launch(const gpu::Stream& stream, const GemmArgs& a) {
 #include <cstring>
 #include <string>
 
+// ---- begin greta/gpu/bulk_copy.hpp ----
+/// @file Hopper's copy engine from device code: shared-memory mbarriers that count arrivals and
+/// transferred bytes, and one-dimensional bulk copies global -> shared (cp.async.bulk) that
+/// complete on them. One thread issues a copy of kilobytes; no register holds the bytes in
+/// flight. The instructions exist on sm_90a only; elsewhere the functions are empty (callers
+/// keep them behind `if constexpr` on the architecture).
+
+#include <cstdint>
+
+
+#if GRETA_GPU_COMPILER
+namespace greta::gpu {
+
+GRETA_DEVICE GRETA_ALWAYS_INLINE unsigned smem_addr(const void* p) {
+#if GRETA_GPU_CUDA
+    return unsigned(__cvta_generic_to_shared(p));
+#else
+    return unsigned(reinterpret_cast<std::uintptr_t>(p));
+#endif
+}
+
+/// An mbarrier whose phase completes after `count` arrivals (plus any expected bytes).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_init(std::uint64_t* bar, unsigned count) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+#else
+    (void)bar, (void)count;
+#endif
+}
+/// Makes initialized barriers visible to the copy engine and the other threads (then a block barrier).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void fence_barrier_init() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
+}
+/// One arrival that also expects `bytes` to land on the barrier before its phase completes.
+GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_expect(std::uint64_t* bar, unsigned bytes) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+#else
+    (void)bar, (void)bytes;
+#endif
+}
+GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_arrive(std::uint64_t* bar) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
+#else
+    (void)bar;
+#endif
+}
+/// Waits until the phase of parity `parity` has completed.
+GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_wait(std::uint64_t* bar, unsigned parity) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    unsigned done = 0;
+    while (!done)
+        asm volatile(
+            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
+            : "=r"(done)
+            : "r"(smem_addr(bar)), "r"(parity)
+            : "memory");
+#else
+    (void)bar, (void)parity;
+#endif
+}
+/// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from global to shared
+/// memory; the bytes count on `bar`.
+GRETA_DEVICE GRETA_ALWAYS_INLINE void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     smem_addr(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_addr(bar))
+                 : "memory");
+#else
+    (void)dst, (void)src, (void)bytes, (void)bar;
+#endif
+}
+
+}  // namespace greta::gpu
+#endif
+// ---- end greta/gpu/bulk_copy.hpp ----
 
 #if GRETA_GPU_CUDA
 #include <cuda.h>
@@ -10107,29 +10190,8 @@ inline TmaDescriptor encode_tma_f16(const void* base, std::uint64_t cols, std::u
 
 #if GRETA_GPU_COMPILER && GRETA_GPU_CUDA
 namespace tma {
-GRETA_DEVICE GRETA_ALWAYS_INLINE unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
+using gpu::smem_addr;
 
-GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_init(std::uint64_t* bar, unsigned count) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-#endif
-}
-GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_expect(std::uint64_t* bar, unsigned bytes) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
-#endif
-}
-GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_wait(std::uint64_t* bar, unsigned parity) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    unsigned done = 0;
-    while (!done)
-        asm volatile(
-            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
-            : "=r"(done)
-            : "r"(smem_addr(bar)), "r"(parity)
-            : "memory");
-#endif
-}
 /// Box (k0, row0) of the tensor map at `map` (device memory) into shared memory, counted on `bar`.
 GRETA_DEVICE GRETA_ALWAYS_INLINE void load_box(void* dst, const TmaDescriptor* map, int k0, int row0, std::uint64_t* bar) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -10186,11 +10248,6 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 #endif
 }
-GRETA_DEVICE GRETA_ALWAYS_INLINE void fence_barrier_init() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#endif
-}
 }  // namespace tma
 
 /// maps[0]: activations (box 8 x 128), maps[1]: w (box 8 x 64), maps[2]: w2 or w again.
@@ -10215,15 +10272,15 @@ struct GemmTmaF16Kernel {
         auto b_tile = [&](int s) { return smem + s * P::stage_bytes + P::a_bytes; };
         auto load = [&](int s, std::uint32_t step) {
             const int k0 = int(step) * P::bk;
-            tma::barrier_expect(&bars[s], P::stage_bytes);
+            gpu::barrier_expect(&bars[s], P::stage_bytes);
             tma::load_box(a_tile(s), maps, k0, m0, &bars[s]);
             tma::load_box(b_tile(s), maps + 1, k0, n_lo, &bars[s]);
             tma::load_box(b_tile(s) + 64 * 128, map_hi, k0, n_hi, &bars[s]);
         };
 
         if (tid == 0) {
-            for (int s = 0; s < P::stages; ++s) tma::barrier_init(&bars[s], 1);
-            tma::fence_barrier_init();
+            for (int s = 0; s < P::stages; ++s) gpu::barrier_init(&bars[s], 1);
+            gpu::fence_barrier_init();
         }
         __syncthreads();
         if (tid == 0)
@@ -10233,7 +10290,7 @@ struct GemmTmaF16Kernel {
         float acc[64];  // written first by step 0 (no accumulate)
         for (std::uint32_t step = 0; step < steps; ++step) {
             const int s = int(step % P::stages);
-            tma::barrier_wait(&bars[s], (step / P::stages) & 1u);
+            gpu::barrier_wait(&bars[s], (step / P::stages) & 1u);
             tma::wgmma_fence();
             const unsigned char* at = a_tile(s) + wg * 64 * 128;  // this warpgroup's 64 rows
 #pragma unroll

@@ -306,6 +306,27 @@ TEST_CASE("quantized rows in whole tiles interleave per super-block; chunked rep
                     Error);  // origin inside a group
 }
 
+TEST_CASE("GEMV staging in shared memory starts at an odd multiple of 16 bytes", "[gpu][layout]") {
+    // The H100 decode step is 4% slower with the cp.async stages at a multiple of 32 bytes
+    // (docs/BENCHMARKS.md, "stage placement"); every tuning in use and K up to 11008 keep the rule.
+    auto check_policy = [&]<DType T, class Tune>() {
+        using P = kernels::GemvPolicy<Arch, T, Tune>;
+        for (std::uint32_t nsb = 1; nsb <= 64; ++nsb) {
+            const auto l = P::smem(nsb);
+            INFO(dtype_name(T) << " waves " << P::waves << " stages " << P::stages << " nsb " << nsb);
+            CHECK(l.stage % 32 == 16);
+            CHECK(l.stage >= l.scratch + std::uint32_t(P::threads) * 8u);  // after the reduction scratch
+            CHECK(l.total == l.stage + std::uint32_t(P::stages * P::waves * P::lane_chunks * P::wave * 16));
+        }
+    };
+    using kernels::GemvTune;
+    check_policy.template operator()<DType::Q4_K, GemvTune<GRETA_TUNE_Q4K_NARROW>>();
+    check_policy.template operator()<DType::Q6_K, GemvTune<GRETA_TUNE_Q6K_NARROW>>();
+    check_policy.template operator()<DType::Q6_K, GemvTune<GRETA_TUNE_Q6K_WIDE>>();
+    check_policy.template operator()<DType::Q8_0, kernels::GemvDefaultTune<Arch, DType::Q8_0>>();
+    check_policy.template operator()<DType::Q4_K, GemvTune<GRETA_TUNE_Q4K_WIDE>>();
+}
+
 TEST_CASE("embedding kernel dequantizes every format exactly like the host", "[gpu][embed]") {
     GRETA_GPU_OR_SKIP();
     auto run = [&]<DType T>(std::uint32_t cols) {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include <greta/core/error.hpp>
+#include <greta/gpu/bulk_copy.hpp>
 #include <greta/kernels/gemm.hpp>
 
 #if GRETA_GPU_CUDA
@@ -73,29 +74,8 @@ inline TmaDescriptor encode_tma_f16(const void* base, std::uint64_t cols, std::u
 
 #if GRETA_GPU_COMPILER && GRETA_GPU_CUDA
 namespace tma {
-GRETA_DEVICE GRETA_ALWAYS_INLINE unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
+using gpu::smem_addr;
 
-GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_init(std::uint64_t* bar, unsigned count) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-#endif
-}
-GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_expect(std::uint64_t* bar, unsigned bytes) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
-#endif
-}
-GRETA_DEVICE GRETA_ALWAYS_INLINE void barrier_wait(std::uint64_t* bar, unsigned parity) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    unsigned done = 0;
-    while (!done)
-        asm volatile(
-            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
-            : "=r"(done)
-            : "r"(smem_addr(bar)), "r"(parity)
-            : "memory");
-#endif
-}
 /// Box (k0, row0) of the tensor map at `map` (device memory) into shared memory, counted on `bar`.
 GRETA_DEVICE GRETA_ALWAYS_INLINE void load_box(void* dst, const TmaDescriptor* map, int k0, int row0, std::uint64_t* bar) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -152,11 +132,6 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 #endif
 }
-GRETA_DEVICE GRETA_ALWAYS_INLINE void fence_barrier_init() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#endif
-}
 }  // namespace tma
 
 /// maps[0]: activations (box 8 x 128), maps[1]: w (box 8 x 64), maps[2]: w2 or w again.
@@ -181,15 +156,15 @@ struct GemmTmaF16Kernel {
         auto b_tile = [&](int s) { return smem + s * P::stage_bytes + P::a_bytes; };
         auto load = [&](int s, std::uint32_t step) {
             const int k0 = int(step) * P::bk;
-            tma::barrier_expect(&bars[s], P::stage_bytes);
+            gpu::barrier_expect(&bars[s], P::stage_bytes);
             tma::load_box(a_tile(s), maps, k0, m0, &bars[s]);
             tma::load_box(b_tile(s), maps + 1, k0, n_lo, &bars[s]);
             tma::load_box(b_tile(s) + 64 * 128, map_hi, k0, n_hi, &bars[s]);
         };
 
         if (tid == 0) {
-            for (int s = 0; s < P::stages; ++s) tma::barrier_init(&bars[s], 1);
-            tma::fence_barrier_init();
+            for (int s = 0; s < P::stages; ++s) gpu::barrier_init(&bars[s], 1);
+            gpu::fence_barrier_init();
         }
         __syncthreads();
         if (tid == 0)
@@ -199,7 +174,7 @@ struct GemmTmaF16Kernel {
         float acc[64];  // written first by step 0 (no accumulate)
         for (std::uint32_t step = 0; step < steps; ++step) {
             const int s = int(step % P::stages);
-            tma::barrier_wait(&bars[s], (step / P::stages) & 1u);
+            gpu::barrier_wait(&bars[s], (step / P::stages) & 1u);
             tma::wgmma_fence();
             const unsigned char* at = a_tile(s) + wg * 64 * 128;  // this warpgroup's 64 rows
 #pragma unroll

@@ -136,7 +136,10 @@ struct GemvPolicy {
         s.red = align(s.gsum + (F::has_mins ? nsb * 8u * 4u : 0u));
         s.res = align(s.red + std::uint32_t(waves * block_rows) * 4u);
         s.scratch = align(s.res + std::uint32_t(block_rows) * 4u);
-        s.stage = align(s.scratch + std::uint32_t(threads) * 8u + 16u);
+        // The cp.async stages start at an odd multiple of 16 bytes. On the H100 the decode step
+        // is 4% slower when they start at a multiple of 32 (ffn_down and lm_head launches ~15%;
+        // docs/BENCHMARKS.md, "stage placement": each of the eight offsets modulo 128 measured).
+        s.stage = (align(s.scratch + std::uint32_t(threads) * 8u + 16u) | 16u);
         s.total = s.stage + std::uint32_t(stages * waves * lane_chunks * wave * 16);
         return s;
     }
