@@ -15,15 +15,12 @@
 #include <cuda_runtime.h>
 
 #include <greta/kernels/formats.hpp>
+
+#include "stream_bench_common.hpp"
 #define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1);} } while (0)
 
 constexpr int NSB = 16, PAY = 128, META = 16;
 
-__device__ __forceinline__ uint4 ldg(const void* p) {
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    return v;
-}
 
 // Layouts 0 and 1 address through the project's MatrixLayout (Plain / Grouped), layout 2 by hand.
 template <int LAYOUT, int U, int FAKE>
@@ -71,14 +68,7 @@ __global__ void __launch_bounds__(128) gemv_loads(const unsigned char* pay, cons
                     for (int rr = 0; rr < 2; ++rr)
 #pragma unroll
                         for (int n = 0; n < 3; ++n) acc ^= v[uu][rr][n].x ^ v[uu][rr][n].y ^ v[uu][rr][n].z ^ v[uu][rr][n].w;
-                    // stand-in for the dequantize + multiply: FAKE independent-ish instructions
-#pragma unroll
-                    for (int k = 0; k < FAKE / 4; ++k) {
-                        f0 = fmaf(f0, 1.0001f, float(acc & 1));
-                        f1 = fmaf(f1, 1.0001f, f0);
-                        f2 = fmaf(f2, 1.0001f, 0.5f);
-                        f3 = fmaf(f3, 0.9999f, f2);
-                    }
+                    stand_in_work<FAKE>(acc, f0, f1, f2, f3);  // the dequantize + multiply
                     if (sb + 4 * U < nsb) load(uu, sb + 4 * U);
                 }
         }
