@@ -704,16 +704,24 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
         const std::uint32_t fit = gpu::resident_blocks<K, GemvArgs>(cfg);
         if (blocks > fit) grid = (blocks + (blocks + fit - 1) / fit - 1) / ((blocks + fit - 1) / fit);
     } else if (persistent_two_formats && first_groups > 0 && first_groups < blocks) {
-        // What fits at once, split between the formats in proportion to their bytes, so both
-        // sets finish together; each block stages x once for all its groups.
+        // What fits at once, split between the formats so that the busiest block reads the
+        // fewest bytes (a block takes whole groups of its format: ceil(groups / blocks) of them;
+        // the Q4_K_M 7B layers: 2 Q4_K or 2 Q6_K groups at most, where a split by bytes gave
+        // some blocks 3 Q4_K groups); each block stages x once for all its groups.
         using KP = GemvKernelTwoFormatPersistent<Arch, T, Tune, T2, Tune2>;
         const std::uint32_t fit = gpu::resident_blocks<KP, GemvArgs>(cfg);
         if (blocks > fit && fit >= 2) {
-            const double share = double(first_bytes) / double(first_bytes + second_bytes);
-            std::uint32_t nb = std::uint32_t(double(fit) * share + 0.5);
-            nb = std::clamp<std::uint32_t>(nb, 1, fit - 1);
-            nb = std::min(nb, first_groups);
-            grid = std::min(fit, nb + (blocks - first_groups));
+            const std::uint32_t second_groups = blocks - first_groups;
+            const double g1 = double(first_bytes) / first_groups, g2 = double(second_bytes) / second_groups;
+            std::uint32_t nb = 1;
+            double best_max = INFINITY, best_min = INFINITY;
+            for (std::uint32_t n = 1; n < fit && n <= first_groups; ++n) {
+                const std::uint32_t m = std::min(fit - n, second_groups);
+                const double b1 = double((first_groups + n - 1) / n) * g1, b2 = double((second_groups + m - 1) / m) * g2;
+                const double hi = std::max(b1, b2), lo = std::min(b1, b2);
+                if (hi < best_max || (hi == best_max && lo < best_min)) best_max = hi, best_min = lo, nb = n;
+            }
+            grid = std::min(fit, nb + second_groups);
             a.first_format_blocks = nb;
             cfg.grid = dim3(grid);
             gpu::launch<KP>("gemv", stream, cfg, a);
