@@ -327,6 +327,39 @@ TEST_CASE("GEMV staging in shared memory starts at an odd multiple of 16 bytes",
     check_policy.template operator()<DType::Q4_K, GemvTune<GRETA_TUNE_Q4K_WIDE>>();
 }
 
+TEST_CASE("two-format launches split their blocks so the busiest block reads the least", "[gpu][layout]") {
+    // Q4_K_M 7B Q/K/V: 512 Q4_K groups of 16 rows x 16 super-blocks (36,864 bytes), 256 Q6_K
+    // groups (53,760 bytes), 396 resident blocks (3 per SM on 132 SMs): two groups per block at most.
+    const std::uint64_t q4 = 16ull * 16 * 144, q6 = 16ull * 16 * 210;
+    const auto s7b = kernels::two_format_split(512, 256, 512 * q4, 256 * q6, 396);
+    CHECK(s7b.busiest_bytes == double(2 * q6));
+    CHECK(s7b.first_blocks >= 256);             // every Q4_K block has at most 2 groups
+    CHECK(s7b.grid - s7b.first_blocks >= 128);  // every Q6_K block has at most 2 groups
+    CHECK(s7b.grid <= 396);
+    // Any shape: within what fits, every block has groups, and no block reads more than under
+    // the old split in proportion to the formats' bytes.
+    for (std::uint32_t f : {3u, 100u, 512u, 1000u})
+        for (std::uint32_t sg : {1u, 77u, 256u})
+            for (std::uint32_t fit : {2u, 50u, 396u}) {
+                if (f + sg <= fit) continue;  // the launch splits only when the groups do not fit
+                const std::uint64_t fb = f * q4, sb = sg * q6;
+                const auto split = kernels::two_format_split(f, sg, fb, sb, fit);
+                INFO("groups " << f << " + " << sg << ", fit " << fit);
+                CHECK(split.first_blocks >= 1);
+                CHECK(split.first_blocks <= f);
+                CHECK(split.grid > split.first_blocks);
+                CHECK(split.grid - split.first_blocks <= sg);
+                CHECK(split.grid <= fit);
+                const std::uint32_t nb = std::min(std::clamp<std::uint32_t>(std::uint32_t(double(fit) * double(fb) / double(fb + sb) + 0.5), 1, fit - 1), f);
+                const std::uint32_t m = std::min(fit - nb, sg);
+                const double by_bytes = std::max(double((f + nb - 1) / nb * q4), double((sg + m - 1) / m * q6));
+                CHECK(split.busiest_bytes <= by_bytes);
+                const auto again = kernels::two_format_split(f, sg, fb, sb, fit);  // cached answer
+                CHECK(again.first_blocks == split.first_blocks);
+                CHECK(again.grid == split.grid);
+            }
+}
+
 TEST_CASE("embedding kernel dequantizes every format exactly like the host", "[gpu][embed]") {
     GRETA_GPU_OR_SKIP();
     auto run = [&]<DType T>(std::uint32_t cols) {

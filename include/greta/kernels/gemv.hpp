@@ -150,6 +150,43 @@ struct GemvPolicy {
     }
 };
 
+/// How a two-format launch with `fit` resident blocks divides them: `first_blocks` persistent
+/// over the first format's groups, the rest over the second's. Chosen so that the busiest block
+/// reads the fewest bytes (a block takes ceil(groups / blocks) whole groups of its format; ties
+/// go to the lighter other set). One entry is cached: every mixed launch of a model has the same
+/// shapes, and without graphs the launch is on the per-token path.
+struct TwoFormatSplit {
+    std::uint32_t first_blocks = 0, grid = 0;
+    double busiest_bytes = 0;  ///< bytes of the block that reads the most
+};
+inline TwoFormatSplit two_format_split(std::uint32_t first_groups, std::uint32_t second_groups, std::uint64_t first_bytes,
+                                       std::uint64_t second_bytes, std::uint32_t fit) {
+    struct Key {
+        std::uint32_t f, s, fit;
+        std::uint64_t fb, sb;
+        bool operator==(const Key&) const = default;
+    };
+    static Key cached_key{};
+    static TwoFormatSplit cached{};
+    const Key key{first_groups, second_groups, fit, first_bytes, second_bytes};
+    if (cached.grid != 0 && key == cached_key) return cached;
+    const double g1 = double(first_bytes) / first_groups, g2 = double(second_bytes) / second_groups;
+    TwoFormatSplit best;
+    double best_max = INFINITY, best_min = INFINITY;
+    for (std::uint32_t n = 1; n < fit && n <= first_groups; ++n) {
+        const std::uint32_t m = std::min(fit - n, second_groups);
+        const double b1 = double((first_groups + n - 1) / n) * g1, b2 = double((second_groups + m - 1) / m) * g2;
+        const double hi = std::max(b1, b2), lo = std::min(b1, b2);
+        if (hi < best_max || (hi == best_max && lo < best_min)) {
+            best_max = hi, best_min = lo;
+            best = {n, n + m, hi};
+        }
+    }
+    cached_key = key;
+    cached = best;
+    return best;
+}
+
 #if GRETA_GPU_COMPILER
 namespace detail {
 GRETA_DEVICE GRETA_ALWAYS_INLINE float silu(float g) { return g / (1.0f + expf(-g)); }
@@ -704,26 +741,15 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
         const std::uint32_t fit = gpu::resident_blocks<K, GemvArgs>(cfg);
         if (blocks > fit) grid = (blocks + (blocks + fit - 1) / fit - 1) / ((blocks + fit - 1) / fit);
     } else if (persistent_two_formats && first_groups > 0 && first_groups < blocks) {
-        // What fits at once, split between the formats so that the busiest block reads the
-        // fewest bytes (a block takes whole groups of its format: ceil(groups / blocks) of them;
-        // the Q4_K_M 7B layers: 2 Q4_K or 2 Q6_K groups at most, where a split by bytes gave
-        // some blocks 3 Q4_K groups); each block stages x once for all its groups.
+        // What fits at once, split between the formats by two_format_split (the Q4_K_M 7B
+        // layers: 2 Q4_K or 2 Q6_K groups per block at most, where a split by bytes gave some
+        // blocks 3 Q4_K groups); each block stages x once for all its groups.
         using KP = GemvKernelTwoFormatPersistent<Arch, T, Tune, T2, Tune2>;
         const std::uint32_t fit = gpu::resident_blocks<KP, GemvArgs>(cfg);
         if (blocks > fit && fit >= 2) {
-            const std::uint32_t second_groups = blocks - first_groups;
-            const double g1 = double(first_bytes) / first_groups, g2 = double(second_bytes) / second_groups;
-            std::uint32_t nb = 1;
-            double best_max = INFINITY, best_min = INFINITY;
-            for (std::uint32_t n = 1; n < fit && n <= first_groups; ++n) {
-                const std::uint32_t m = std::min(fit - n, second_groups);
-                const double b1 = double((first_groups + n - 1) / n) * g1, b2 = double((second_groups + m - 1) / m) * g2;
-                const double hi = std::max(b1, b2), lo = std::min(b1, b2);
-                if (hi < best_max || (hi == best_max && lo < best_min)) best_max = hi, best_min = lo, nb = n;
-            }
-            grid = std::min(fit, nb + second_groups);
-            a.first_format_blocks = nb;
-            cfg.grid = dim3(grid);
+            const TwoFormatSplit split = two_format_split(first_groups, blocks - first_groups, first_bytes, second_bytes, fit);
+            a.first_format_blocks = split.first_blocks;
+            cfg.grid = dim3(split.grid);
             gpu::launch<KP>("gemv", stream, cfg, a);
             return;
         }
