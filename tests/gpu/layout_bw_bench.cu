@@ -7,6 +7,9 @@
 //   layout 0: payload[row][sb][128], meta[row][sb][16]           (row-major)
 //   layout 1: payload[group][sb][16 rows][128], meta likewise    (formats.hpp's grouped rows)
 //   layout 2: [group][sb][16 rows x 128 payload, then 16 x 16 meta] in one array
+//   layout 3: layout 1's image read as the SwiGLU pair launch reads gate and up: block p takes
+//             rows 8p..8p+7 of the first half (gate) and the same rows of the second (up), i.e.
+//             half of a 16-row group from each of two matrices
 // Build: ninja -C BUILD tests/gpu/greta_layout_bw (-Dgpu=cuda); run: greta_layout_bw
 #include <cstdio>
 #include <cstdint>
@@ -35,14 +38,15 @@ __global__ void __launch_bounds__(128) gemv_loads(const unsigned char* pay, cons
         const unsigned char* prow[2];
         const unsigned char* mrow[2];
         for (int rr = 0; rr < 2; ++rr) {
-            const auto row = std::uint32_t(grp * 16 + g + 8 * rr);
+            const auto row = LAYOUT == 3 ? std::uint32_t(grp * 8 + g + rr * (groups * 8))
+                                         : std::uint32_t(grp * 16 + g + 8 * rr);
             prow[rr] = pay + L.payload_offset(row) + c * 16;
             mrow[rr] = meta + L.meta_offset(row);
         }
         const std::uint64_t pstep = L.payload_step(), mstep = L.meta_step();
         auto addr = [&](int rr, int sb, int n) -> const unsigned char* {
             const int r = g + 8 * rr;
-            if (LAYOUT < 2) {
+            if (LAYOUT != 2) {
                 return n < 2 ? prow[rr] + std::uint64_t(sb) * pstep + n * 64 : mrow[rr] + std::uint64_t(sb) * mstep;
             } else {
                 const std::uint64_t cell = (std::uint64_t(grp) * nsb + sb) * (16 * (PAY + META));
@@ -82,7 +86,7 @@ template <int LAYOUT, int U, int FAKE>
 void run(const char* name, unsigned char* pay, unsigned char* meta, int nmat, std::size_t pay_bytes, std::size_t meta_bytes,
          int groups, int blocks_per_sm, unsigned* sink) {
     const auto layout = greta::kernels::matrix_layout(greta::DType::Q4_K, std::uint64_t(groups) * 16, NSB * 256,
-                                                      LAYOUT == 1 ? greta::kernels::RowOrder::Grouped
+                                                      LAYOUT == 1 || LAYOUT == 3 ? greta::kernels::RowOrder::Grouped
                                                                   : greta::kernels::RowOrder::Plain);
     if (layout.payload_sb != PAY || layout.meta_sb != META || layout.nsb != NSB) {
         printf("Q4_K device layout is not %d + %d bytes per super-block\n", PAY, META);
@@ -133,7 +137,8 @@ int main() {
     for (int bps : {3, 4}) {
         printf("--- %d blocks per SM ---\n", bps);
 #define R(L, U, F) run<L, U, F>("layout " #L " buffers " #U " fake " #F, pay, meta, nmat, L == 2 ? pay_bytes + meta_bytes : pay_bytes, meta_bytes, groups, bps, sink)
-        R(0, 2, 0); R(1, 2, 0); R(2, 2, 0);
+        R(0, 2, 0); R(1, 2, 0); R(2, 2, 0); R(3, 2, 0);
+        R(1, 2, 128); R(3, 2, 128);
         R(0, 2, 128); R(1, 2, 128); R(2, 2, 128);
         R(0, 2, 256); R(1, 2, 256); R(2, 2, 256);
         R(0, 3, 256); R(1, 3, 256); R(2, 3, 256);
