@@ -7398,11 +7398,11 @@ void allow_dynamic_shared(Fn* fn, std::uint32_t bytes, const Op& op) {
 }  // namespace detail
 
 /// Blocks of Kernel(args...) that fit on the whole device at once with this block size and
-/// shared memory (occupancy x multiprocessors), for persistent grids. Cached per kernel and
-/// shared-memory size.
+/// shared memory (occupancy x multiprocessors), for persistent grids. Cached per kernel,
+/// shared-memory size and host thread (the pair must not be read half-written by another thread).
 template <class Kernel, class... Args>
 std::uint32_t resident_blocks(const LaunchConfig& cfg, const Op& op = "occupancy query") {
-    static std::uint32_t cached_bytes = ~0u, cached_blocks = 0;
+    thread_local std::uint32_t cached_bytes = ~0u, cached_blocks = 0;
     if (cached_bytes == cfg.shared_bytes) return cached_blocks;
     auto* fn = entry_of<Kernel, Args...>();
     detail::allow_dynamic_shared<Kernel>(fn, cfg.shared_bytes, op);
@@ -8711,8 +8711,8 @@ struct GemvPolicy {
 /// How a two-format launch with `fit` resident blocks divides them: `first_blocks` persistent
 /// over the first format's groups, the rest over the second's. Chosen so that the busiest block
 /// reads the fewest bytes (a block takes ceil(groups / blocks) whole groups of its format; ties
-/// go to the lighter other set). One entry is cached: every mixed launch of a model has the same
-/// shapes, and without graphs the launch is on the per-token path.
+/// go to the lighter other set). One entry is cached per host thread: every mixed launch of a
+/// model has the same shapes, and without graphs the launch is on the per-token path.
 struct TwoFormatSplit {
     std::uint32_t first_blocks = 0, grid = 0;
     double busiest_bytes = 0;  ///< bytes of the block that reads the most
@@ -8724,8 +8724,8 @@ inline TwoFormatSplit two_format_split(std::uint32_t first_groups, std::uint32_t
         std::uint64_t fb, sb;
         bool operator==(const Key&) const = default;
     };
-    static Key cached_key{};
-    static TwoFormatSplit cached{};
+    thread_local Key cached_key{};
+    thread_local TwoFormatSplit cached{};
     const Key key{first_groups, second_groups, fit, first_bytes, second_bytes};
     if (cached.grid != 0 && key == cached_key) return cached;
     const double g1 = double(first_bytes) / first_groups, g2 = double(second_bytes) / second_groups;

@@ -16,7 +16,6 @@
 #include <greta/gpu/bulk_copy.hpp>
 
 #include "stream_bench_common.hpp"
-#define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1);} } while (0)
 
 constexpr int NSB = 16, PAY = 128, META = 16, CH = 4;
 namespace gpu = greta::gpu;

@@ -1,7 +1,12 @@
 #pragma once
-// Shared by the weight-stream benchmarks (greta_layout_bw, greta_bulk_bw): a 16-byte load that
-// skips L1, as the GEMV's weight loads do, and the stand-in for the GEMV's arithmetic.
+// Shared by the weight-stream benchmarks (greta_layout_bw, greta_bulk_bw, greta_stream_patterns):
+// the CUDA error check, a 16-byte load that skips L1, as the GEMV's weight loads do, and the
+// stand-in for the GEMV's arithmetic.
+#include <cstdio>
+#include <cstdlib>
 #include <cuda_runtime.h>
+
+#define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1);} } while (0)
 
 __device__ __forceinline__ uint4 ldg(const void* p) {
     uint4 v;

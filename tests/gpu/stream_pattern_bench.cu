@@ -2,7 +2,7 @@
 // with its bytes in flight (128-thread blocks, two super-blocks per warp in registers), while
 // the scales come from different places. A super-block cell is 16 rows x 128 payload bytes
 // (Q4_K), 16 cells per row group (K = 4096), warp w reads cells w, w + 4, ...; blocks are
-// persistent over groups b, b + grid, ... Loads carry the GEMV's 256-byte L2 hint.
+// persistent over groups b, b + grid, ... Loads are the GEMV's own (gpu::load_u4, with its L2 hint).
 //   meta none:     payload only
 //   meta separate: 16 B per row per cell from a separate region, 4 KB per group (the device
 //                  layout of formats.hpp)
@@ -14,18 +14,15 @@
 // Build: ninja -C BUILD tests/gpu/greta_stream_patterns (-Dgpu=cuda); run: greta_stream_patterns
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cuda_runtime.h>
 
-#define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1);} } while (0)
+#include <greta/gpu/intrinsics.hpp>
+
+#include "stream_bench_common.hpp"
 
 namespace {
 
-__device__ __forceinline__ uint4 ldg256(const void* p) {
-    uint4 v;
-    asm volatile("ld.global.nc.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    return v;
-}
+using greta::gpu::load_u4;
 
 enum Meta { None, Separate, InCell, AtEnd, UpFront };
 constexpr std::uint64_t kGroupPayload = 16 * 2048, kGroupMeta = 16 * 256;
@@ -42,15 +39,15 @@ __global__ void __launch_bounds__(128) stream(const unsigned char* base, std::ui
         const unsigned char* p = base + grp * group_bytes;
         const unsigned char* m = M == AtEnd ? p + kGroupPayload : meta_region + grp * kGroupMeta;
         uint4 whole[2] = {};
-        if (M == UpFront) whole[0] = ldg256(m + threadIdx.x * 16), whole[1] = ldg256(m + 2048 + threadIdx.x * 16);
+        if (M == UpFront) whole[0] = load_u4(m + threadIdx.x * 16), whole[1] = load_u4(m + 2048 + threadIdx.x * 16);
         uint4 v[2][6];
         auto load = [&](int u, int sb) {
 #pragma unroll
             for (int rr = 0; rr < 2; ++rr) {
 #pragma unroll
-                for (int n = 0; n < 2; ++n) v[u][rr * 2 + n] = ldg256(p + sb * cell + off(rr, n));
-                if (M == InCell) v[u][4 + rr] = ldg256(p + sb * cell + 2048 + (g + 8 * rr) * 16);
-                if (M == Separate || M == AtEnd) v[u][4 + rr] = ldg256(m + sb * 256 + (g + 8 * rr) * 16);
+                for (int n = 0; n < 2; ++n) v[u][rr * 2 + n] = load_u4(p + sb * cell + off(rr, n));
+                if (M == InCell) v[u][4 + rr] = load_u4(p + sb * cell + 2048 + (g + 8 * rr) * 16);
+                if (M == Separate || M == AtEnd) v[u][4 + rr] = load_u4(m + sb * 256 + (g + 8 * rr) * 16);
                 if (M == UpFront) v[u][4 + rr] = whole[rr];
             }
         };

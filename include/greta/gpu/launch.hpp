@@ -63,11 +63,11 @@ void allow_dynamic_shared(Fn* fn, std::uint32_t bytes, const Op& op) {
 }  // namespace detail
 
 /// Blocks of Kernel(args...) that fit on the whole device at once with this block size and
-/// shared memory (occupancy x multiprocessors), for persistent grids. Cached per kernel and
-/// shared-memory size.
+/// shared memory (occupancy x multiprocessors), for persistent grids. Cached per kernel,
+/// shared-memory size and host thread (the pair must not be read half-written by another thread).
 template <class Kernel, class... Args>
 std::uint32_t resident_blocks(const LaunchConfig& cfg, const Op& op = "occupancy query") {
-    static std::uint32_t cached_bytes = ~0u, cached_blocks = 0;
+    thread_local std::uint32_t cached_bytes = ~0u, cached_blocks = 0;
     if (cached_bytes == cfg.shared_bytes) return cached_blocks;
     auto* fn = entry_of<Kernel, Args...>();
     detail::allow_dynamic_shared<Kernel>(fn, cfg.shared_bytes, op);
