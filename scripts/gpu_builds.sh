@@ -34,8 +34,10 @@ if [ -n "$nvcc_bin" ] && [ -x "$nvcc_bin" ]; then
     dir=${GRETA_CUDA_BUILD_DIR:-build-gpu-cuda}
     echo "gpu_builds: CUDA build in $dir ($("$nvcc_bin" --version | tail -1))"
     if configure "$dir" -Dgpu=cuda -Dgpu_arch=sm_90a -Dsentencepiece=disabled; then
+        # The benchmarks too, so that none of them stops compiling unnoticed.
         targets="examples/greta_infer tests/gpu/test_gpu_kernels tests/gpu/test_gpu_backend tests/gpu/greta_gpu_bench
-                 tests/gpu/libgreta_gpu_header_selfcontained.a write_synthetic_gguf"
+                 tests/gpu/libgreta_gpu_header_selfcontained.a write_synthetic_gguf tests/gpu/greta_layout_bw
+                 tests/gpu/greta_bulk_bw tests/gpu/greta_stream_patterns tests/gpu/greta_handover"
         if ninja -C "$dir" -j "$jobs" $targets; then
             for t in test_gpu_kernels test_gpu_backend; do
                 # With GRETA_RESULTS_DIR set (scripts/test.sh), the XML report joins the summary.
