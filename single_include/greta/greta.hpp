@@ -10991,12 +10991,13 @@ private:
     static constexpr std::uint32_t kAttnMinChunk = 128;
 
     /// Whether matrix `name` (q, k, v, o, gate, up, down) of weight type `t` interleaves its rows
-    /// in groups (formats.hpp). By default the Q4_K and Q8_0 matrices of the wide launches (Q/K/V,
-    /// gate/up), whose register-fed GEMVs read faster so; O, down and lm_head, and Q6_K (staged
-    /// through cp.async), read slower so (H100, docs/BENCHMARKS.md). GRETA_GROUPED_ROWS="q,k,o,..."
-    /// overrides the list of names, for measurements; "q6_k" in it lets Q6_K matrices group too.
+    /// in groups (formats.hpp). By default the Q4_K and Q8_0 matrices of the register-fed GEMVs
+    /// (Q/K/V, O, gate/up), which read faster so (O: +0.15-0.3% tg128, seventh session); down and
+    /// lm_head, and Q6_K (staged through cp.async), read slower so (H100, docs/BENCHMARKS.md).
+    /// GRETA_GROUPED_ROWS="q,k,o,..." overrides the list of names, for measurements; "q6_k" in it
+    /// lets Q6_K matrices group too.
     static kernels::RowOrder row_order(std::string_view name, DType t) {
-        std::string list = "q,k,v,gate,up";
+        std::string list = "q,k,v,o,gate,up";
         if (const char* env = std::getenv("GRETA_GROUPED_ROWS")) list = env;
         auto listed = [&](std::string_view w) {
             for (std::size_t at = 0; at <= list.size();) {
