@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <greta/gpu/bulk_copy.hpp>
+#include <greta/gpu/intrinsics.hpp>
 
 #include "stream_bench_common.hpp"
 
@@ -59,17 +60,17 @@ __global__ void __launch_bounds__(kThreads) hop(const float* x, float* y, const 
         const std::uint64_t idx = std::uint64_t(tid + i * kThreads);
         pre[i] = idx < w_u4_per_block ? ldg(base + idx) : make_uint4(0, 0, 0, 0);
     }
-    if (MODE == FlagEarly) asm volatile("griddepcontrol.launch_dependents;" :::);
+    if (MODE == FlagEarly) greta::gpu::allow_dependents();
     if (MODE == Pdl || MODE == PdlBulk) {
-        asm volatile("griddepcontrol.launch_dependents;" :::);
-        asm volatile("griddepcontrol.wait;" ::: "memory");
+        greta::gpu::allow_dependents();
+        greta::gpu::wait_for_producers();
     }
     if (MODE == Flag || MODE == FlagEarly) {
         if (tid == 0)
             while (int(load_acquire(done_prev) - target) < 0) {
             }
         __syncthreads();
-        if (MODE == Flag) asm volatile("griddepcontrol.launch_dependents;" :::);
+        if (MODE == Flag) greta::gpu::allow_dependents();
     }
     // The previous launch's output: L2 reads (an SM's L1 may hold the same lines from before).
     float s = 0.0f;
@@ -202,8 +203,8 @@ int main(int argc, char** argv) {
                 case Stream: us = run<Stream>(chain, reps, blocks, buf, w, u4, counters, total); break;
                 case Pdl: us = run<Pdl>(chain, reps, blocks, buf, w, u4, counters, total); break;
                 case Flag: us = run<Flag>(chain, reps, blocks, buf, w, u4, counters, total); break;
+                case FlagEarly: us = run<FlagEarly>(chain, reps, blocks, buf, w, u4, counters, total); break;
                 case PdlBulk: us = run<PdlBulk>(chain, reps, blocks, buf, w, u4, counters, total); break;
-                default: us = run<FlagEarly>(chain, reps, blocks, buf, w, u4, counters, total); break;
             }
             row(mb, mode, blocks, 128, us, u4);
         }
