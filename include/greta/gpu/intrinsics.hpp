@@ -66,6 +66,17 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE float wave_sum(float v) { return group_sum<wave
 template <class Arch>
 GRETA_DEVICE GRETA_ALWAYS_INLINE float wave_max(float v) { return group_max<wave_size<Arch>>(v); }
 
+/// Orders this wave's shared-memory writes before its lanes' later reads (a barrier of one wave).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void sync_wave() {
+#if GRETA_GPU_HIP
+    __builtin_amdgcn_fence(__ATOMIC_RELEASE, "wavefront");
+    __builtin_amdgcn_wave_barrier();
+    __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "wavefront");
+#else
+    __syncwarp();
+#endif
+}
+
 /// Sum over the whole block; `scratch` holds one float per wave. Every thread gets the result.
 template <class Arch>
 GRETA_DEVICE inline float block_sum(float v, float* scratch) {

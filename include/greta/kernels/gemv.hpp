@@ -126,7 +126,7 @@ struct GemvPolicy {
     static_assert(wave % 4 == 0 && (!mma || wave == 32), "tensor-core path is laid out for 32-lane warps");
 
     struct Smem {
-        std::uint32_t xs, gsum, red, res, scratch, stage, total;
+        std::uint32_t xs, gsum, red, res, ssq, scratch, stage, total;
     };
     static constexpr Smem smem(std::uint32_t nsb) {
         Smem s{};
@@ -135,7 +135,8 @@ struct GemvPolicy {
         s.gsum = align(nsb * kSbValues * x_bytes);
         s.red = align(s.gsum + (F::has_mins ? nsb * 8u * 4u : 0u));
         s.res = align(s.red + std::uint32_t(waves * block_rows) * 4u);
-        s.scratch = align(s.res + std::uint32_t(block_rows) * 4u);
+        s.ssq = align(s.res + std::uint32_t(block_rows) * 4u);
+        s.scratch = align(s.ssq + std::uint32_t(waves) * 4u);
         // The cp.async stages start at an odd multiple of 16 bytes. On the H100 the decode step
         // is 4% slower when they start at a multiple of 32 (ffn_down and lm_head launches ~15%;
         // docs/BENCHMARKS.md, "stage placement": each of the eight offsets modulo 128 measured).
@@ -370,19 +371,30 @@ struct GemvBody {
         float* res = reinterpret_cast<float*>(smem + lay.res);
         float* scratch = reinterpret_cast<float*>(smem + lay.scratch);
 
-        // ---- prologue: stage x (and norm weight) in slot order ----
-        // Each float4 of x fills one slot (4 consecutive values share a slot in every format),
-        // so a thread converts and stores 4 values at once.
+        // ---- prologue: each wave stages x (times the norm weight) for the super-blocks it
+        // multiplies (wave, wave + waves, ...), in the slot order of formats.hpp ----
+        // No block-wide barrier: a wave starts on its weights one L2 round trip after the wait.
+        // Staging all of x in every wave and reducing sum(x^2) across the block before the first
+        // multiply cost ~10% of the decode step on the H100 (docs/BENCHMARKS.md, tenth session).
+        // The norm scale is needed only at the first reduction, so each wave leaves its part of
+        // sum(x^2) in ssq[wave] and the rows' threads add them there.
+        float* ssq = reinterpret_cast<float*>(smem + lay.ssq);
         float ss = 0.0f;
         const std::uint32_t K = L.k;
-        const std::uint32_t groups = nsb * (kSbValues / 4);
-        constexpr int B = 8;  // float4 groups per thread in flight: one L2 round trip per B
-        for (std::uint32_t i0 = std::uint32_t(tid); i0 < groups; i0 += B * P::threads) {
+        constexpr std::uint32_t kGroupsPerSb = kSbValues / 4;  // float4 groups per super-block
+        const std::uint32_t wave_sbs = std::uint32_t(wave) < nsb ? (nsb - 1u - std::uint32_t(wave)) / P::waves + 1u : 0u;
+        const std::uint32_t wave_groups = wave_sbs * kGroupsPerSb;
+        constexpr int B = 8;  // float4 groups per lane in flight: one L2 round trip per B
+        for (std::uint32_t j0 = std::uint32_t(lane); j0 < wave_groups; j0 += std::uint32_t(B * W)) {
             float xv[B][4], wv[B][4];
 #pragma unroll
             for (int q = 0; q < B; ++q) {
-                const std::uint32_t k0 = (i0 + std::uint32_t(q * P::threads)) * 4;
-                if (k0 + 4 <= K) {
+                const std::uint32_t j = j0 + std::uint32_t(q * W);
+                const std::uint32_t i = (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
+                const std::uint32_t k0 = i * 4;
+                if (j >= wave_groups) {
+                    // past this wave's share: not stored below
+                } else if (k0 + 4 <= K) {
                     const float4 x4 = *reinterpret_cast<const float4*>(a.x + k0);
                     xv[q][0] = x4.x, xv[q][1] = x4.y, xv[q][2] = x4.z, xv[q][3] = x4.w;
                     if (a.norm) {
@@ -401,8 +413,10 @@ struct GemvBody {
             }
 #pragma unroll
             for (int q = 0; q < B; ++q) {
-                const std::uint32_t i = i0 + std::uint32_t(q * P::threads);
-                if (i >= groups) break;  // uniform across each wave (see below)
+                const std::uint32_t j = j0 + std::uint32_t(q * W);
+                // Uniform across the wave: wave_groups is a multiple of the wave size.
+                if (j >= wave_groups) break;
+                const std::uint32_t i = (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
                 float xe[4];
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
@@ -413,8 +427,8 @@ struct GemvBody {
                 const float y0 = xe[0], y1 = F::slot_swapped ? xe[2] : xe[1], y2 = F::slot_swapped ? xe[1] : xe[2],
                             y3 = xe[3];
                 const std::uint32_t k = i * 4, sb = k / kSbValues;
-                int lc, t, j;
-                F::slot_of(int(k % kSbValues), lc, t, j);
+                int lc, t, jj;
+                F::slot_of(int(k % kSbValues), lc, t, jj);
                 // Sum of the group's values as the multiply sees them (fp16 on the tensor cores):
                 // the Q4_K offset codes (mma_sm90.hpp) cancel against the sub-block sums.
                 float four;
@@ -430,19 +444,18 @@ struct GemvBody {
                     four = y0 + y1 + y2 + y3;
                 }
                 if constexpr (F::has_mins) {
-                    // A 32-value sub-block is 8 consecutive threads' groups; threads is a multiple
-                    // of 64 and groups of 64, so a wave is all in or all out here.
+                    // A 32-value sub-block is 8 consecutive lanes' groups (a super-block's 64
+                    // groups are consecutive lanes of one or more rounds).
                     const float part = gpu::group_sum<8>(four);
                     if ((i & 7u) == 0) gsum[i / 8] = part;
                 }
             }
         }
-        float scale = 1.0f;
         if (a.norm) {
-            const float total = gpu::block_sum<Arch>(ss, scratch);
-            scale = 1.0f / sqrtf(total / float(K) + a.eps);
+            ss = gpu::group_sum<W>(ss);
+            if (lane == 0) ssq[wave] = ss;
         }
-        __syncthreads();
+        gpu::sync_wave();  // this wave's staged x is read by its other lanes below
 
         // ---- main loop over this block's row groups ----
         float best = -INFINITY;  // Logits: this block's running argmax (thread 0)
@@ -552,7 +565,13 @@ struct GemvBody {
             float r = 0.0f;
 #pragma unroll
             for (int w = 0; w < P::waves; ++w) r += red[w * P::block_rows + tid];
-            res[tid] = r * scale;
+            if (a.norm) {
+                float total = 0.0f;
+#pragma unroll
+                for (int w = 0; w < P::waves; ++w) total += ssq[w];
+                r *= 1.0f / sqrtf(total / float(K) + a.eps);
+            }
+            res[tid] = r;
         }
         __syncthreads();
 
