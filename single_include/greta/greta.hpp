@@ -7039,6 +7039,17 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE float wave_sum(float v) { return group_sum<wave
 template <class Arch>
 GRETA_DEVICE GRETA_ALWAYS_INLINE float wave_max(float v) { return group_max<wave_size<Arch>>(v); }
 
+/// Orders this wave's shared-memory writes before its lanes' later reads (a barrier of one wave).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void sync_wave() {
+#if GRETA_GPU_HIP
+    __builtin_amdgcn_fence(__ATOMIC_RELEASE, "wavefront");
+    __builtin_amdgcn_wave_barrier();
+    __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "wavefront");
+#else
+    __syncwarp();
+#endif
+}
+
 /// Sum over the whole block; `scratch` holds one float per wave. Every thread gets the result.
 template <class Arch>
 GRETA_DEVICE inline float block_sum(float v, float* scratch) {
@@ -7098,6 +7109,39 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void allow_dependents() {
 #else
 #define GRETA_L2_HINT ""
 #endif
+
+// Weight lines are read once per step; left at normal priority they push out of L2 the
+// activations that the next launch reads right after its wait (its x, written by this launch).
+// GRETA_WEIGHT_EVICT_FIRST=1 marks the register-path weight loads first to go: +1.4-2% tg128
+// on the H100 (docs/BENCHMARKS.md, tenth session). The cp.async path takes no policy: ptxas
+// 13.0 accepts cp.async with .L2::cache_hint, but the H100 faults on it (illegal instruction).
+#ifndef GRETA_WEIGHT_EVICT_FIRST
+#define GRETA_WEIGHT_EVICT_FIRST 1
+#endif
+#if defined(GRETA_ARCH_SM90) && GRETA_WEIGHT_EVICT_FIRST
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t weight_cache_policy() {
+    std::uint64_t p;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));  // not volatile: one per kernel
+    return p;
+}
+#endif
+
+/// Stores an activation that the next launch reads right after its wait, marked to stay in L2
+/// ahead of the weight stream (the cp.async weight loads take no eviction policy, see above):
+/// +0.8% tg128 on the H100 over evict-first weights alone. Activations are a few tens of KB
+/// per step, rewritten in place, so what stays is bounded. GRETA_ACT_EVICT_LAST=0 turns it off.
+#ifndef GRETA_ACT_EVICT_LAST
+#define GRETA_ACT_EVICT_LAST 1
+#endif
+GRETA_DEVICE GRETA_ALWAYS_INLINE void store_activation(float* p, float v) {
+#if defined(GRETA_ARCH_SM90) && GRETA_ACT_EVICT_LAST
+    std::uint64_t pol;
+    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
+    asm volatile("st.global.L2::cache_hint.f32 [%0], %1, %2;" ::"l"(p), "f"(v), "l"(pol) : "memory");
+#else
+    *p = v;
+#endif
+}
 
 GRETA_DEVICE GRETA_ALWAYS_INLINE void cp_async16(void* smem, const void* gmem) {
 #if defined(GRETA_ARCH_SM90)
@@ -7204,6 +7248,12 @@ struct TraceEndGuard {
 GRETA_DEVICE GRETA_ALWAYS_INLINE uint4 load_u4(const void* p) {
 #if GRETA_GPU_HIP
     return *static_cast<const uint4*>(p);
+#elif defined(GRETA_ARCH_SM90) && GRETA_WEIGHT_EVICT_FIRST
+    uint4 v;
+    asm volatile("ld.global.nc.L2::cache_hint" GRETA_L2_HINT ".v4.u32 {%0,%1,%2,%3}, [%4], %5;"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p), "l"(weight_cache_policy()));
+    return v;
 #elif defined(GRETA_ARCH_SM90) && GRETA_WEIGHT_L2_PREFETCH
     uint4 v;
     asm volatile("ld.global.nc" GRETA_L2_HINT ".v4.u32 {%0,%1,%2,%3}, [%4];"
@@ -8199,7 +8249,7 @@ struct AttentionKernel {
             for (int d = tid; d < HD; d += P::threads) {
                 float s = 0.0f;
                 for (int k = 0; k < P::pos_groups; ++k) s += opart[k * HD + d];
-                a.out[h * HD + d] = s / l;
+                gpu::store_activation(a.out + h * HD + d, s / l);
             }
             return;
         }
@@ -8231,7 +8281,7 @@ struct AttentionKernel {
         for (int d = tid; d < HD; d += P::threads) {
             float O = 0.0f;
             for (std::uint32_t s = 0; s < active; ++s) O += parts[s * (HD + 2) + 2 + d] * expf(parts[s * (HD + 2)] - M);
-            a.out[h * HD + d] = O / L;
+            gpu::store_activation(a.out + h * HD + d, O / L);
         }
         if (tid == 0) a.counters[h] = 0;
     }
@@ -8401,9 +8451,10 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void slot_weights_half(const uint4 (&v)[Format<
 ///   1. issues the 16-byte weight loads of its first super-blocks, into registers or (cp.async,
 ///      sm_90) shared memory (weights never depend on the previous kernel, so under
 ///      programmatic launch they overlap its tail);
-///   2. waits for the producer, stages x (times the norm weight) in shared memory once, in the
-///      slot order of formats.hpp, as fp16 for the tensor-core path (sm_90) or fp32 otherwise,
-///      and reduces sum(x^2) and the per-sub-block sums of x (Q4_K mins);
+///   2. waits for the producer; each wave stages the part of x (times the norm weight) that its
+///      super-blocks multiply, in shared memory once, in the slot order of formats.hpp, as fp16
+///      for the tensor-core path (sm_90) or fp32 otherwise, with the per-sub-block sums of x
+///      (Q4_K mins); its part of sum(x^2) is added to the others' at the first reduction;
 ///   3. per row group: accumulates in fp32 (tensor cores on sm_90: mma_sm90.hpp; FMA
 ///      elsewhere), issues the next group's first loads, adds the lanes and waves of each row
 ///      in shared memory and applies the epilogue.
@@ -8684,7 +8735,7 @@ struct GemvPolicy {
     static_assert(wave % 4 == 0 && (!mma || wave == 32), "tensor-core path is laid out for 32-lane warps");
 
     struct Smem {
-        std::uint32_t xs, gsum, red, res, scratch, stage, total;
+        std::uint32_t xs, gsum, red, res, ssq, scratch, stage, total;
     };
     static constexpr Smem smem(std::uint32_t nsb) {
         Smem s{};
@@ -8693,7 +8744,8 @@ struct GemvPolicy {
         s.gsum = align(nsb * kSbValues * x_bytes);
         s.red = align(s.gsum + (F::has_mins ? nsb * 8u * 4u : 0u));
         s.res = align(s.red + std::uint32_t(waves * block_rows) * 4u);
-        s.scratch = align(s.res + std::uint32_t(block_rows) * 4u);
+        s.ssq = align(s.res + std::uint32_t(block_rows) * 4u);
+        s.scratch = align(s.ssq + std::uint32_t(waves) * 4u);
         // The cp.async stages start at an odd multiple of 16 bytes. On the H100 the decode step
         // is 4% slower when they start at a multiple of 32 (ffn_down and lm_head launches ~15%;
         // docs/BENCHMARKS.md, "stage placement": each of the eight offsets modulo 128 measured).
@@ -8928,19 +8980,30 @@ struct GemvBody {
         float* res = reinterpret_cast<float*>(smem + lay.res);
         float* scratch = reinterpret_cast<float*>(smem + lay.scratch);
 
-        // ---- prologue: stage x (and norm weight) in slot order ----
-        // Each float4 of x fills one slot (4 consecutive values share a slot in every format),
-        // so a thread converts and stores 4 values at once.
+        // ---- prologue: each wave stages x (times the norm weight) for the super-blocks it
+        // multiplies (wave, wave + waves, ...), in the slot order of formats.hpp ----
+        // No block-wide barrier: a wave starts on its weights one L2 round trip after the wait.
+        // Staging all of x in every wave and reducing sum(x^2) across the block before the first
+        // multiply cost ~10% of the decode step on the H100 (docs/BENCHMARKS.md, tenth session).
+        // The norm scale is needed only at the first reduction, so each wave leaves its part of
+        // sum(x^2) in ssq[wave] and the rows' threads add them there.
+        float* ssq = reinterpret_cast<float*>(smem + lay.ssq);
         float ss = 0.0f;
         const std::uint32_t K = L.k;
-        const std::uint32_t groups = nsb * (kSbValues / 4);
-        constexpr int B = 8;  // float4 groups per thread in flight: one L2 round trip per B
-        for (std::uint32_t i0 = std::uint32_t(tid); i0 < groups; i0 += B * P::threads) {
+        constexpr std::uint32_t kGroupsPerSb = kSbValues / 4;  // float4 groups per super-block
+        const std::uint32_t wave_sbs = std::uint32_t(wave) < nsb ? (nsb - 1u - std::uint32_t(wave)) / P::waves + 1u : 0u;
+        const std::uint32_t wave_groups = wave_sbs * kGroupsPerSb;
+        constexpr int B = 8;  // float4 groups per lane in flight: one L2 round trip per B
+        for (std::uint32_t j0 = std::uint32_t(lane); j0 < wave_groups; j0 += std::uint32_t(B * W)) {
             float xv[B][4], wv[B][4];
 #pragma unroll
             for (int q = 0; q < B; ++q) {
-                const std::uint32_t k0 = (i0 + std::uint32_t(q * P::threads)) * 4;
-                if (k0 + 4 <= K) {
+                const std::uint32_t j = j0 + std::uint32_t(q * W);
+                const std::uint32_t i = (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
+                const std::uint32_t k0 = i * 4;
+                if (j >= wave_groups) {
+                    // past this wave's share: not stored below
+                } else if (k0 + 4 <= K) {
                     const float4 x4 = *reinterpret_cast<const float4*>(a.x + k0);
                     xv[q][0] = x4.x, xv[q][1] = x4.y, xv[q][2] = x4.z, xv[q][3] = x4.w;
                     if (a.norm) {
@@ -8959,8 +9022,10 @@ struct GemvBody {
             }
 #pragma unroll
             for (int q = 0; q < B; ++q) {
-                const std::uint32_t i = i0 + std::uint32_t(q * P::threads);
-                if (i >= groups) break;  // uniform across each wave (see below)
+                const std::uint32_t j = j0 + std::uint32_t(q * W);
+                // Uniform across the wave: wave_groups is a multiple of the wave size.
+                if (j >= wave_groups) break;
+                const std::uint32_t i = (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
                 float xe[4];
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
@@ -8971,8 +9036,8 @@ struct GemvBody {
                 const float y0 = xe[0], y1 = F::slot_swapped ? xe[2] : xe[1], y2 = F::slot_swapped ? xe[1] : xe[2],
                             y3 = xe[3];
                 const std::uint32_t k = i * 4, sb = k / kSbValues;
-                int lc, t, j;
-                F::slot_of(int(k % kSbValues), lc, t, j);
+                int lc, t, jj;
+                F::slot_of(int(k % kSbValues), lc, t, jj);
                 // Sum of the group's values as the multiply sees them (fp16 on the tensor cores):
                 // the Q4_K offset codes (mma_sm90.hpp) cancel against the sub-block sums.
                 float four;
@@ -8988,19 +9053,18 @@ struct GemvBody {
                     four = y0 + y1 + y2 + y3;
                 }
                 if constexpr (F::has_mins) {
-                    // A 32-value sub-block is 8 consecutive threads' groups; threads is a multiple
-                    // of 64 and groups of 64, so a wave is all in or all out here.
+                    // A 32-value sub-block is 8 consecutive lanes' groups (a super-block's 64
+                    // groups are consecutive lanes of one or more rounds).
                     const float part = gpu::group_sum<8>(four);
                     if ((i & 7u) == 0) gsum[i / 8] = part;
                 }
             }
         }
-        float scale = 1.0f;
         if (a.norm) {
-            const float total = gpu::block_sum<Arch>(ss, scratch);
-            scale = 1.0f / sqrtf(total / float(K) + a.eps);
+            ss = gpu::group_sum<W>(ss);
+            if (lane == 0) ssq[wave] = ss;
         }
-        __syncthreads();
+        gpu::sync_wave();  // this wave's staged x is read by its other lanes below
 
         // ---- main loop over this block's row groups ----
         float best = -INFINITY;  // Logits: this block's running argmax (thread 0)
@@ -9110,7 +9174,13 @@ struct GemvBody {
             float r = 0.0f;
 #pragma unroll
             for (int w = 0; w < P::waves; ++w) r += red[w * P::block_rows + tid];
-            res[tid] = r * scale;
+            if (a.norm) {
+                float total = 0.0f;
+#pragma unroll
+                for (int w = 0; w < P::waves; ++w) total += ssq[w];
+                r *= 1.0f / sqrtf(total / float(K) + a.eps);
+            }
+            res[tid] = r;
         }
         __syncthreads();
 
@@ -9122,19 +9192,19 @@ struct GemvBody {
         const int t = tid;
         switch (seg.epilogue) {
             case GemvEpilogue::Store:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) seg.out[base + t] = res[t];
+                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, res[t]);
                 break;
             case GemvEpilogue::Add:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) seg.out[base + t] += res[t];
+                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, seg.out[base + t] + res[t]);
                 break;
             case GemvEpilogue::MulSilu:
                 if (t < int(out_rows) && base + std::uint32_t(t) < rows)
-                    seg.out[base + t] = detail::silu(seg.other[base + t]) * res[t];
+                    gpu::store_activation(seg.out + base + t, detail::silu(seg.other[base + t]) * res[t]);
                 break;
             case GemvEpilogue::SiluPair:
                 if (t < int(out_rows) && base + std::uint32_t(t) < rows) {
                     const int at = (t / (P::tile_rows / 2)) * P::tile_rows + t % (P::tile_rows / 2);
-                    seg.out[base + t] = detail::silu(res[at]) * res[at + P::tile_rows / 2];
+                    gpu::store_activation(seg.out + base + t, detail::silu(res[at]) * res[at + P::tile_rows / 2]);
                 }
                 break;
             case GemvEpilogue::RopeStore:
@@ -9150,8 +9220,8 @@ struct GemvBody {
                     const float x0 = res[2 * t], x1 = res[2 * t + 1];
                     const float y0 = x0 * cf - x1 * sf, y1 = x0 * sf + x1 * cf;
                     if (seg.epilogue == GemvEpilogue::RopeStore) {
-                        seg.out[row] = y0;
-                        seg.out[row + 1] = y1;
+                        gpu::store_activation(seg.out + row, y0);
+                        gpu::store_activation(seg.out + row + 1, y1);
                     } else {
                         std::uint16_t* dst = seg.cache + std::uint64_t(p) * seg.cache_stride + row;
                         dst[0] = gpu::f32_to_half_bits(y0);

@@ -226,7 +226,7 @@ struct AttentionKernel {
             for (int d = tid; d < HD; d += P::threads) {
                 float s = 0.0f;
                 for (int k = 0; k < P::pos_groups; ++k) s += opart[k * HD + d];
-                a.out[h * HD + d] = s / l;
+                gpu::store_activation(a.out + h * HD + d, s / l);
             }
             return;
         }
@@ -258,7 +258,7 @@ struct AttentionKernel {
         for (int d = tid; d < HD; d += P::threads) {
             float O = 0.0f;
             for (std::uint32_t s = 0; s < active; ++s) O += parts[s * (HD + 2) + 2 + d] * expf(parts[s * (HD + 2)] - M);
-            a.out[h * HD + d] = O / L;
+            gpu::store_activation(a.out + h * HD + d, O / L);
         }
         if (tid == 0) a.counters[h] = 0;
     }

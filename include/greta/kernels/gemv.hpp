@@ -10,9 +10,10 @@
 ///   1. issues the 16-byte weight loads of its first super-blocks, into registers or (cp.async,
 ///      sm_90) shared memory (weights never depend on the previous kernel, so under
 ///      programmatic launch they overlap its tail);
-///   2. waits for the producer, stages x (times the norm weight) in shared memory once, in the
-///      slot order of formats.hpp, as fp16 for the tensor-core path (sm_90) or fp32 otherwise,
-///      and reduces sum(x^2) and the per-sub-block sums of x (Q4_K mins);
+///   2. waits for the producer; each wave stages the part of x (times the norm weight) that its
+///      super-blocks multiply, in shared memory once, in the slot order of formats.hpp, as fp16
+///      for the tensor-core path (sm_90) or fp32 otherwise, with the per-sub-block sums of x
+///      (Q4_K mins); its part of sum(x^2) is added to the others' at the first reduction;
 ///   3. per row group: accumulates in fp32 (tensor cores on sm_90: mma_sm90.hpp; FMA
 ///      elsewhere), issues the next group's first loads, adds the lanes and waves of each row
 ///      in shared memory and applies the epilogue.
@@ -583,19 +584,19 @@ struct GemvBody {
         const int t = tid;
         switch (seg.epilogue) {
             case GemvEpilogue::Store:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) seg.out[base + t] = res[t];
+                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, res[t]);
                 break;
             case GemvEpilogue::Add:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) seg.out[base + t] += res[t];
+                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, seg.out[base + t] + res[t]);
                 break;
             case GemvEpilogue::MulSilu:
                 if (t < int(out_rows) && base + std::uint32_t(t) < rows)
-                    seg.out[base + t] = detail::silu(seg.other[base + t]) * res[t];
+                    gpu::store_activation(seg.out + base + t, detail::silu(seg.other[base + t]) * res[t]);
                 break;
             case GemvEpilogue::SiluPair:
                 if (t < int(out_rows) && base + std::uint32_t(t) < rows) {
                     const int at = (t / (P::tile_rows / 2)) * P::tile_rows + t % (P::tile_rows / 2);
-                    seg.out[base + t] = detail::silu(res[at]) * res[at + P::tile_rows / 2];
+                    gpu::store_activation(seg.out + base + t, detail::silu(res[at]) * res[at + P::tile_rows / 2]);
                 }
                 break;
             case GemvEpilogue::RopeStore:
@@ -611,8 +612,8 @@ struct GemvBody {
                     const float x0 = res[2 * t], x1 = res[2 * t + 1];
                     const float y0 = x0 * cf - x1 * sf, y1 = x0 * sf + x1 * cf;
                     if (seg.epilogue == GemvEpilogue::RopeStore) {
-                        seg.out[row] = y0;
-                        seg.out[row + 1] = y1;
+                        gpu::store_activation(seg.out + row, y0);
+                        gpu::store_activation(seg.out + row + 1, y1);
                     } else {
                         std::uint16_t* dst = seg.cache + std::uint64_t(p) * seg.cache_stride + row;
                         dst[0] = gpu::f32_to_half_bits(y0);
