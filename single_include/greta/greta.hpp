@@ -8982,11 +8982,11 @@ struct GemvBody {
 
         // ---- prologue: each wave stages x (times the norm weight) for the super-blocks it
         // multiplies (wave, wave + waves, ...), in the slot order of formats.hpp ----
-        // No block-wide barrier: a wave starts on its weights one L2 round trip after the wait.
-        // Staging all of x in every wave and reducing sum(x^2) across the block before the first
-        // multiply cost ~10% of the decode step on the H100 (docs/BENCHMARKS.md, tenth session).
-        // The norm scale is needed only at the first reduction, so each wave leaves its part of
-        // sum(x^2) in ssq[wave] and the rows' threads add them there.
+        // No block-wide barrier before the multiply (+0.3-0.6% tg128 on the H100 over staging
+        // all of x block-wide; the staging after the wait as a whole is ~10% of the step:
+        // docs/BENCHMARKS.md, tenth session). The norm scale is needed only at the first
+        // reduction, so each wave leaves its part of sum(x^2) in ssq[wave] and the rows'
+        // threads add them there.
         float* ssq = reinterpret_cast<float*>(smem + lay.ssq);
         float ss = 0.0f;
         const std::uint32_t K = L.k;
