@@ -160,11 +160,16 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t weight_cache_policy() {
 #ifndef GRETA_ACT_EVICT_LAST
 #define GRETA_ACT_EVICT_LAST 1
 #endif
+#if defined(GRETA_ARCH_SM90) && GRETA_ACT_EVICT_LAST
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t activation_cache_policy() {
+    std::uint64_t p;
+    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));  // not volatile: one per kernel
+    return p;
+}
+#endif
 GRETA_DEVICE GRETA_ALWAYS_INLINE void store_activation(float* p, float v) {
 #if defined(GRETA_ARCH_SM90) && GRETA_ACT_EVICT_LAST
-    std::uint64_t pol;
-    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
-    asm volatile("st.global.L2::cache_hint.f32 [%0], %1, %2;" ::"l"(p), "f"(v), "l"(pol) : "memory");
+    asm volatile("st.global.L2::cache_hint.f32 [%0], %1, %2;" ::"l"(p), "f"(v), "l"(activation_cache_policy()) : "memory");
 #else
     *p = v;
 #endif

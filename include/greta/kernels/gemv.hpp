@@ -385,17 +385,21 @@ struct GemvBody {
         constexpr std::uint32_t kGroupsPerSb = kSbValues / 4;  // float4 groups per super-block
         const std::uint32_t wave_sbs = std::uint32_t(wave) < nsb ? (nsb - 1u - std::uint32_t(wave)) / P::waves + 1u : 0u;
         const std::uint32_t wave_groups = wave_sbs * kGroupsPerSb;
+        // The wave's j-th float4 group is group i of x (super-block wave + (j / 64) waves).
+        auto group_of = [&](std::uint32_t j) {
+            return (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
+        };
         constexpr int B = 8;  // float4 groups per lane in flight: one L2 round trip per B
         for (std::uint32_t j0 = std::uint32_t(lane); j0 < wave_groups; j0 += std::uint32_t(B * W)) {
             float xv[B][4], wv[B][4];
+            std::uint32_t gi[B];
 #pragma unroll
             for (int q = 0; q < B; ++q) {
                 const std::uint32_t j = j0 + std::uint32_t(q * W);
-                const std::uint32_t i = (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
-                const std::uint32_t k0 = i * 4;
-                if (j >= wave_groups) {
-                    // past this wave's share: not stored below
-                } else if (k0 + 4 <= K) {
+                if (j >= wave_groups) continue;  // past this wave's share: not stored below
+                gi[q] = group_of(j);
+                const std::uint32_t k0 = gi[q] * 4;
+                if (k0 + 4 <= K) {
                     const float4 x4 = *reinterpret_cast<const float4*>(a.x + k0);
                     xv[q][0] = x4.x, xv[q][1] = x4.y, xv[q][2] = x4.z, xv[q][3] = x4.w;
                     if (a.norm) {
@@ -417,7 +421,7 @@ struct GemvBody {
                 const std::uint32_t j = j0 + std::uint32_t(q * W);
                 // Uniform across the wave: wave_groups is a multiple of the wave size.
                 if (j >= wave_groups) break;
-                const std::uint32_t i = (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
+                const std::uint32_t i = gi[q];
                 float xe[4];
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
@@ -453,12 +457,13 @@ struct GemvBody {
             }
         }
         if (a.norm) {
-            ss = gpu::group_sum<W>(ss);
+            ss = gpu::wave_sum<Arch>(ss);
             if (lane == 0) ssq[wave] = ss;
         }
         gpu::sync_wave();  // this wave's staged x is read by its other lanes below
 
         // ---- main loop over this block's row groups ----
+        float scale = 0.0f;  // the norm's 1/rms, from ssq at the first reduction (row threads)
         float best = -INFINITY;  // Logits: this block's running argmax (thread 0)
         std::int32_t best_idx = 0x7FFFFFFF;
         float acc[TILES][2];
@@ -567,10 +572,13 @@ struct GemvBody {
 #pragma unroll
             for (int w = 0; w < P::waves; ++w) r += red[w * P::block_rows + tid];
             if (a.norm) {
-                float total = 0.0f;
+                if (scale == 0.0f) {
+                    float total = 0.0f;
 #pragma unroll
-                for (int w = 0; w < P::waves; ++w) total += ssq[w];
-                r *= 1.0f / sqrtf(total / float(K) + a.eps);
+                    for (int w = 0; w < P::waves; ++w) total += ssq[w];
+                    scale = 1.0f / sqrtf(total / float(K) + a.eps);
+                }
+                r *= scale;
             }
             res[tid] = r;
         }
