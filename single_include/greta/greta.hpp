@@ -7110,6 +7110,18 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void allow_dependents() {
 #define GRETA_L2_HINT ""
 #endif
 
+#if defined(GRETA_ARCH_SM90)
+/// Which lines L2 gives up first: the createpolicy operand of an `.L2::cache_hint` access.
+enum class L2Evict { First, Last };
+template <L2Evict E>
+GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t l2_policy() {
+    std::uint64_t p;  // not volatile: the compiler makes one per kernel
+    if constexpr (E == L2Evict::First) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+    else asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
+    return p;
+}
+#endif
+
 // Weight lines are read once per step; left at normal priority they push out of L2 the
 // activations that the next launch reads right after its wait (its x, written by this launch).
 // GRETA_WEIGHT_EVICT_FIRST=1 marks the register-path weight loads first to go: +1.4-2% tg128
@@ -7117,13 +7129,6 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void allow_dependents() {
 // 13.0 accepts cp.async with .L2::cache_hint, but the H100 faults on it (illegal instruction).
 #ifndef GRETA_WEIGHT_EVICT_FIRST
 #define GRETA_WEIGHT_EVICT_FIRST 1
-#endif
-#if defined(GRETA_ARCH_SM90) && GRETA_WEIGHT_EVICT_FIRST
-GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t weight_cache_policy() {
-    std::uint64_t p;
-    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));  // not volatile: one per kernel
-    return p;
-}
 #endif
 
 /// Stores an activation that the next launch reads right after its wait, marked to stay in L2
@@ -7133,16 +7138,9 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t weight_cache_policy() {
 #ifndef GRETA_ACT_EVICT_LAST
 #define GRETA_ACT_EVICT_LAST 1
 #endif
-#if defined(GRETA_ARCH_SM90) && GRETA_ACT_EVICT_LAST
-GRETA_DEVICE GRETA_ALWAYS_INLINE std::uint64_t activation_cache_policy() {
-    std::uint64_t p;
-    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));  // not volatile: one per kernel
-    return p;
-}
-#endif
 GRETA_DEVICE GRETA_ALWAYS_INLINE void store_activation(float* p, float v) {
 #if defined(GRETA_ARCH_SM90) && GRETA_ACT_EVICT_LAST
-    asm volatile("st.global.L2::cache_hint.f32 [%0], %1, %2;" ::"l"(p), "f"(v), "l"(activation_cache_policy()) : "memory");
+    asm volatile("st.global.L2::cache_hint.f32 [%0], %1, %2;" ::"l"(p), "f"(v), "l"(l2_policy<L2Evict::Last>()) : "memory");
 #else
     *p = v;
 #endif
@@ -7257,7 +7255,7 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE uint4 load_u4(const void* p) {
     uint4 v;
     asm volatile("ld.global.nc.L2::cache_hint" GRETA_L2_HINT ".v4.u32 {%0,%1,%2,%3}, [%4], %5;"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p), "l"(weight_cache_policy()));
+                 : "l"(p), "l"(l2_policy<L2Evict::First>()));
     return v;
 #elif defined(GRETA_ARCH_SM90) && GRETA_WEIGHT_L2_PREFETCH
     uint4 v;
