@@ -17,4 +17,5 @@
 #include <greta/kernels/pack_activations.hpp>
 #include <greta/kernels/prefill_attention.hpp>
 #include <greta/kernels/rmsnorm.hpp>
+#include <greta/kernels/x_image.hpp>
 #endif

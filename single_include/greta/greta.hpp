@@ -8041,6 +8041,60 @@ inline std::vector<float> rope_table(std::uint32_t context, std::uint32_t head_d
 #include <cmath>
 #include <cstdint>
 
+// ---- begin greta/kernels/x_image.hpp ----
+/// @file The GEMV input handed over ready to copy ("x image"), for the tensor-core Q4_K and Q6_K
+/// GEMVs on sm_90.
+///
+/// A producer (a GEMV epilogue, the attention kernel) writes, next to its FP32 output y, the
+/// fp16 values its consumer multiplies: y[k] times the consumer's RMSNorm weight when it has
+/// one, at position image_position(k) — natural order with the middle two values of every four
+/// swapped, the in-slot order of the slot-swapped formats (formats.hpp). With an RMSNorm it also
+/// writes partial sums of y^2 over 16 consecutive rows (x_parts_rows), from which the consumer
+/// takes the norm's scale. The consumer's staging is then one 16-byte copy per lane and
+/// super-block: lane L's slot pair of the tensor-core order (mma_sm90.hpp) is the 8 consecutive
+/// image values of chunk image_chunk<F>(L), instead of loading x and the norm weight in FP32,
+/// multiplying and converting. The FP32 output stays the reference the CPU checks.
+
+#include <cstdint>
+
+
+namespace greta::kernels {
+
+/// Rows per partial sum of y^2.
+inline constexpr std::uint32_t x_parts_rows = 16;
+
+/// Where value k of the input sits in the image (its own inverse).
+GRETA_HOST_DEVICE constexpr std::uint32_t image_position(std::uint32_t k) {
+    return (k & ~3u) | ((k & 1u) << 1) | ((k >> 1) & 1u);
+}
+
+/// The 16-byte chunk (8 values) of a super-block's image that lane `lane` of 32 copies to its
+/// staging slot: the values of slots (lane % 4, t) and (lane % 4, t + 1), t = 2 (lane / 4).
+template <class F>
+GRETA_HOST_DEVICE constexpr int image_chunk(int lane) {
+    return F::kmap(lane % 4, 2 * (lane / 4), 0) / 8;
+}
+
+/// Whether format F's tensor-core staging order is a copy of the image by 16-byte chunks:
+/// lane L's 8 staged values are image chunk image_chunk<F>(L), in order (a compile-time check
+/// of formats.hpp's slot maps; the GEMV uses the image only where this holds).
+template <class F>
+constexpr bool image_chunks_match_slots() {
+    if constexpr (!F::slot_swapped) {
+        return false;
+    } else {
+        for (int lane = 0; lane < 32; ++lane)
+            for (int h = 0; h < 8; ++h) {
+                // Staged half h of the lane: slot (lane % 4, 2 (lane / 4) + h / 4), position h % 4 in it.
+                const int value = F::kmap(lane % 4, 2 * (lane / 4) + h / 4, h % 4);
+                if (std::uint32_t(value) != image_position(std::uint32_t(image_chunk<F>(lane) * 8 + h))) return false;
+            }
+        return true;
+    }
+}
+
+}  // namespace greta::kernels
+// ---- end greta/kernels/x_image.hpp ----
 
 namespace greta::kernels {
 
@@ -8049,6 +8103,7 @@ struct AttentionArgs {
     const std::uint16_t* k_cache = nullptr;  ///< this layer: [context][kv_stride] fp16
     const std::uint16_t* v_cache = nullptr;
     float* out = nullptr;                    ///< [n_heads * head_dim]
+    std::uint16_t* out_image = nullptr;      ///< optional: out as the O projection's image (x_image.hpp)
     float* partial = nullptr;                ///< [n_heads][splits][head_dim + 2]
     std::uint32_t* counters = nullptr;       ///< [n_heads], zero between launches
     const std::int32_t* pos = nullptr;       ///< device position of the query
@@ -8123,6 +8178,10 @@ struct AttentionKernel {
 
         a.trace.mark(gpu::KernelTrace::Start);
         const gpu::TraceEndGuard trace_end{a.trace};
+        auto store_out = [&](std::uint32_t i, float v) {
+            gpu::store_activation(a.out + i, v);
+            if (a.out_image) a.out_image[image_position(i)] = gpu::f32_to_half_bits(v);
+        };
 
         // The position was copied in before the step's first kernel, so it can be read before
         // waiting for the producer (the Q/K/V GEMV).
@@ -8252,7 +8311,7 @@ struct AttentionKernel {
             for (int d = tid; d < HD; d += P::threads) {
                 float s = 0.0f;
                 for (int k = 0; k < P::pos_groups; ++k) s += opart[k * HD + d];
-                gpu::store_activation(a.out + h * HD + d, s / l);
+                store_out(h * HD + d, s / l);
             }
             return;
         }
@@ -8284,7 +8343,7 @@ struct AttentionKernel {
         for (int d = tid; d < HD; d += P::threads) {
             float O = 0.0f;
             for (std::uint32_t s = 0; s < active; ++s) O += parts[s * (HD + 2) + 2 + d] * expf(parts[s * (HD + 2)] - M);
-            gpu::store_activation(a.out + h * HD + d, O / L);
+            store_out(h * HD + d, O / L);
         }
         if (tid == 0) a.counters[h] = 0;
     }
@@ -8457,7 +8516,9 @@ GRETA_DEVICE GRETA_ALWAYS_INLINE void slot_weights_half(const uint4 (&v)[Format<
 ///   2. waits for the producer; each wave stages the part of x (times the norm weight) that its
 ///      super-blocks multiply, in shared memory once, in the slot order of formats.hpp, as fp16
 ///      for the tensor-core path (sm_90) or fp32 otherwise, with the per-sub-block sums of x
-///      (Q4_K mins); its part of sum(x^2) is added to the others' at the first reduction;
+///      (Q4_K mins); its part of sum(x^2) is added to the others' at the first reduction. When
+///      the producer handed x over as an image (x_image.hpp; sm_90 Q4_K/Q6_K), the staging is a
+///      16-byte copy per lane and super-block, and sum(x^2) comes from the producer's parts;
 ///   3. per row group: accumulates in fp32 (tensor cores on sm_90: mma_sm90.hpp; FMA
 ///      elsewhere), issues the next group's first loads, adds the lanes and waves of each row
 ///      in shared memory and applies the epilogue.
@@ -8685,6 +8746,17 @@ struct GemvArgs {
     std::uint32_t first_format_blocks = 0;
     const float* x = nullptr;     ///< input, K floats
     const float* norm = nullptr;  ///< RMSNorm weight (K floats) or null for no norm
+    /// x as its producer's image (x_image.hpp), already times `norm`, with the norm's partial
+    /// sums in x_parts: the Q4_K/Q6_K tensor-core GEMVs copy it instead of staging x.
+    const std::uint16_t* x_image = nullptr;
+    const float* x_parts = nullptr;
+    /// One-segment launches with Store/Add/MulSilu/SiluPair: y handed over as the next GEMV's
+    /// image too, fp16(y * y_image_norm) at image_position(row), and (not SiluPair) the sums of
+    /// y^2 per 16 rows into y_parts. Launch-wide rather than per segment: kernel parameters, so
+    /// the persistent loop holds no registers for them.
+    std::uint16_t* y_image = nullptr;
+    const float* y_image_norm = nullptr;
+    float* y_parts = nullptr;
     float eps = 1e-5f;
     const std::int32_t* pos = nullptr;  ///< device position (RoPE, caches)
     const float2* rope = nullptr;       ///< RoPE table: [position][head_dim/2] (cos, sin)
@@ -9000,6 +9072,59 @@ struct GemvBody {
         auto group_of = [&](std::uint32_t j) {
             return (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
         };
+        bool staged = false;
+        if constexpr (P::mma && image_chunks_match_slots<F>()) {
+            if (a.x_image) {
+                // A copy: lane L's 16 bytes of each super-block are image chunk image_chunk(L),
+                // loaded for up to IB super-blocks before any is stored. The partial sums of
+                // x^2 are loaded first, into registers read only after the copy, so that they
+                // share its L2 round trip instead of adding one.
+                constexpr int PP = 2;  // partial sums per thread in flight (K <= 4096 on 4 waves)
+                const std::uint32_t n_parts = a.norm ? (K + x_parts_rows - 1) / x_parts_rows : 0u;
+                float pv[PP];
+#pragma unroll
+                for (int j = 0; j < PP; ++j) {
+                    const std::uint32_t i = std::uint32_t(tid + j * P::threads);
+                    pv[j] = i < n_parts ? a.x_parts[i] : 0.0f;
+                }
+                const auto* img = reinterpret_cast<const uint4*>(a.x_image);
+                auto* xs4 = reinterpret_cast<uint4*>(smem + lay.xs);
+                const std::uint32_t chunk = std::uint32_t(image_chunk<F>(lane));
+                constexpr int IB = 4;
+                for (std::uint32_t sb0 = std::uint32_t(wave); sb0 < nsb; sb0 += std::uint32_t(IB * P::waves)) {
+                    uint4 q[IB];
+#pragma unroll
+                    for (int i = 0; i < IB; ++i) {
+                        const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
+                        if (sb < nsb) q[i] = img[sb * 32u + chunk];
+                    }
+#pragma unroll
+                    for (int i = 0; i < IB; ++i) {
+                        const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
+                        if (sb >= nsb) break;
+                        xs4[sb * 32u + std::uint32_t(lane)] = q[i];
+                        if constexpr (F::has_mins) {
+                            // The 8 values are a quarter of sub-block chunk / 4; the other
+                            // quarters are on lanes L ^ 4, L ^ 8, L ^ 12.
+                            const auto* h2 = reinterpret_cast<const __half2*>(&q[i]);
+                            float part = 0.0f;
+#pragma unroll
+                            for (int e = 0; e < 4; ++e) part += __low2float(h2[e]) + __high2float(h2[e]);
+                            part += gpu::shfl_xor(part, 4);
+                            part += gpu::shfl_xor(part, 8);
+                            if ((lane & 12) == 0) gsum[sb * 8u + chunk / 4u] = part;
+                        }
+                    }
+                }
+                // This thread's share of the partial sums (the rest, for K past PP blocks' worth).
+#pragma unroll
+                for (int j = 0; j < PP; ++j) ss += pv[j];
+                for (std::uint32_t i = std::uint32_t(tid + PP * P::threads); i < n_parts; i += std::uint32_t(P::threads))
+                    ss += a.x_parts[i];
+                staged = true;
+            }
+        }
+        if (!staged) {  // x in FP32 (times the norm weight), staged here
         constexpr int B = 8;  // float4 groups per lane in flight: one L2 round trip per B
         for (std::uint32_t j0 = std::uint32_t(lane); j0 < wave_groups; j0 += std::uint32_t(B * W)) {
             float xv[B][4], wv[B][4];
@@ -9066,6 +9191,7 @@ struct GemvBody {
                     if ((i & 7u) == 0) gsum[i / 8] = part;
                 }
             }
+        }
         }
         if (a.norm) {
             ss = gpu::wave_sum<Arch>(ss);
@@ -9203,21 +9329,37 @@ struct GemvBody {
         const int t = tid;
         switch (seg.epilogue) {
             case GemvEpilogue::Store:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, res[t]);
-                break;
             case GemvEpilogue::Add:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, seg.out[base + t] + res[t]);
-                break;
             case GemvEpilogue::MulSilu:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows)
-                    gpu::store_activation(seg.out + base + t, detail::silu(seg.other[base + t]) * res[t]);
-                break;
-            case GemvEpilogue::SiluPair:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) {
-                    const int at = (t / (P::tile_rows / 2)) * P::tile_rows + t % (P::tile_rows / 2);
-                    gpu::store_activation(seg.out + base + t, detail::silu(res[at]) * res[at + P::tile_rows / 2]);
+            case GemvEpilogue::SiluPair: {
+                const bool live = t < int(out_rows) && base + std::uint32_t(t) < rows;
+                float y = 0.0f;
+                if (live) {
+                    const std::uint32_t row = base + std::uint32_t(t);
+                    // Loaded before the stores below, which the compiler must otherwise assume
+                    // may alias it: one L2 round trip with the residual's, not a second one.
+                    const float image_scale = a.y_image_norm ? a.y_image_norm[row] : 1.0f;
+                    if (seg.epilogue == GemvEpilogue::Store) {
+                        y = res[t];
+                    } else if (seg.epilogue == GemvEpilogue::Add) {
+                        y = seg.out[row] + res[t];
+                    } else if (seg.epilogue == GemvEpilogue::MulSilu) {
+                        y = detail::silu(seg.other[row]) * res[t];
+                    } else {
+                        const int at = (t / (P::tile_rows / 2)) * P::tile_rows + t % (P::tile_rows / 2);
+                        y = detail::silu(res[at]) * res[at + P::tile_rows / 2];
+                    }
+                    gpu::store_activation(seg.out + row, y);
+                    if (a.y_image) a.y_image[image_position(row)] = gpu::f32_to_half_bits(y * image_scale);
+                }
+                // Partial sums of y^2 per 16 rows (blocks start at multiples of 16 rows; gemv_launch
+                // refuses parts with SiluPair's half-height blocks).
+                if (a.y_parts && std::uint32_t(wave * W) < out_rows) {
+                    const float sq = gpu::group_sum<int(x_parts_rows)>(y * y);
+                    if (live && std::uint32_t(t) % x_parts_rows == 0) a.y_parts[(base + std::uint32_t(t)) / x_parts_rows] = sq;
                 }
                 break;
+            }
             case GemvEpilogue::RopeStore:
             case GemvEpilogue::RopeToCache: {
                 if (t < int(out_rows) / 2 && base + 2u * std::uint32_t(t) + 1u < rows) {
@@ -9361,11 +9503,13 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
         ensure(seg.w.layout.type == (first ? T : T2) && seg.w.layout.k == a.seg[0].w.layout.k,
                "GEMV segments share K and have the launch's formats");
         const bool pair = seg.epilogue == GemvEpilogue::SiluPair;
+        ensure(!(a.y_parts && pair), "GEMV partial sums of y^2 need whole 16-row blocks (not SiluPair's)");
         seg.blocks = first ? P::blocks_for(seg.w.layout.rows, pair) : P2::blocks_for(seg.w.layout.rows, pair);
         blocks += seg.blocks;
         if (first) first_groups += seg.blocks;
         (first ? first_bytes : second_bytes) += seg.w.layout.total_bytes() * (pair ? 2u : 1u);
     }
+    ensure(!(a.y_image || a.y_parts) || a.n_seg == 1, "GEMV image outputs are for one-segment launches");
     gpu::LaunchConfig cfg;
     cfg.block = dim3(P::threads);
     cfg.shared_bytes = std::max(P::smem(nsb).total, a.n_seg > a.n_seg_first ? P2::smem(nsb).total : 0u);
@@ -10932,6 +11076,9 @@ struct GpuBackendOptions {
     /// Q4_K_M's mixed-format Q/K/V launch (Q/K in Q4_K, V in Q6_K): persistent blocks split
     /// between the two formats, rather than one row group per block.
     bool qkv_persistent = true;
+    /// Decode producers hand their output to the next GEMV as an fp16 image ready to copy
+    /// (kernels/x_image.hpp; sm_90 tensor-core Q4_K/Q6_K GEMVs). GRETA_X_IMAGE=0/1 overrides.
+    bool x_image = true;
 };
 
 /// One launch kind of the decode step, averaged over the profiled steps.
@@ -11284,7 +11431,10 @@ private:
                             o_g = take(std::uint64_t(cfg_.ffn_dim) * 4), o_logits = take(std::uint64_t(cfg_.vocab_size) * 4),
                             o_part = take(std::uint64_t(cfg_.n_heads) * attn_splits_ * (cfg_.head_dim + 2) * 4),
                             o_cnt = take(std::uint64_t(cfg_.n_heads) * 4 + 4), o_av = take(std::uint64_t(lm_blocks_) * 4),
-                            o_ai = take(std::uint64_t(lm_blocks_) * 4), o_io = take(16);
+                            o_ai = take(std::uint64_t(lm_blocks_) * 4), o_io = take(16),
+                            o_ximg = take(std::uint64_t(cfg_.dim) * 2), o_attimg = take(std::uint64_t(cfg_.q_dim()) * 2),
+                            o_himg = take(std::uint64_t(cfg_.ffn_dim) * 2),
+                            o_parts = take(std::uint64_t((cfg_.dim + kernels::x_parts_rows - 1) / kernels::x_parts_rows) * 4);
         work_ = gpu::DeviceBuffer(off, "allocate workspace");
         gpu::check(gpu::vendor::memset_async(work_.data(), 0, work_.size(), stream_.get()), "clear workspace");
         auto* b = work_.as<std::byte>();
@@ -11300,6 +11450,10 @@ private:
         arg_val_ = reinterpret_cast<float*>(b + o_av);
         arg_idx_ = reinterpret_cast<std::int32_t*>(b + o_ai);
         io_dev_ = reinterpret_cast<std::int32_t*>(b + o_io);  // [0] token, [1] pos, [2] greedy token
+        x_img_ = reinterpret_cast<std::uint16_t*>(b + o_ximg);
+        att_img_ = reinterpret_cast<std::uint16_t*>(b + o_attimg);
+        h_img_ = reinterpret_cast<std::uint16_t*>(b + o_himg);
+        x_parts_ = reinterpret_cast<float*>(b + o_parts);
         io_host_ = gpu::PinnedBuffer(16, "allocate pinned io");
         const auto table = kernels::rope_table(context_, cfg_.head_dim, cfg_.rope_theta);
         rope_ = gpu::DeviceBuffer(table.size() * 4, "allocate RoPE table");
@@ -11594,6 +11748,26 @@ private:
         if (const char* env = std::getenv("GRETA_QKV_PERSISTENT")) return std::atoi(env) != 0;
         return opt_.qkv_persistent;
     }
+    /// Whether the decode step hands activations over as images (only the sm_90 tensor-core
+    /// GEMVs read them; GRETA_X_IMAGE=0/1 overrides the option).
+    bool x_image() const {
+        if (!std::is_same_v<Arch, arch::Sm90>) return false;
+        if (const char* env = std::getenv("GRETA_X_IMAGE")) return std::atoi(env) != 0;
+        return opt_.x_image;
+    }
+    /// a reads its x from `image` (with the partial sums of x^2 when it has a norm).
+    static kernels::GemvArgs from_image(kernels::GemvArgs a, const std::uint16_t* image, const float* parts) {
+        a.x_image = image;
+        a.x_parts = a.norm ? parts : nullptr;
+        return a;
+    }
+    /// a (one segment) also writes its output as `image` (times norm), with partial sums of y^2.
+    static kernels::GemvArgs to_image(kernels::GemvArgs a, std::uint16_t* image, const float* norm, float* parts) {
+        a.y_image = image;
+        a.y_image_norm = norm;
+        a.y_parts = parts;
+        return a;
+    }
     kernels::GemvArgs args(const float* x, const float* norm) const {
         kernels::GemvArgs a;
         a.x = x;
@@ -11650,13 +11824,18 @@ private:
             });
         }
         const std::uint32_t kvd = cfg_.kv_dim();
+        // Producers hand x, the attention output and the SwiGLU output over as images too; the
+        // embedding writes none, so layer 0's Q/K/V stage x themselves.
+        const bool img = x_image();
+        bool x_img_ready = false;
+        auto x_in = [&](kernels::GemvArgs a) { return img && x_img_ready ? from_image(a, x_img_, x_parts_) : a; };
         for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
             const Layer& L = layers_[l];
             std::uint16_t* kc = kv_.as<std::uint16_t>() + std::uint64_t(l) * context_ * kvd;
             std::uint16_t* vc = kc + std::uint64_t(cfg_.n_layers) * context_ * kvd;
 
             // Q, K (and V when it shares the format): one launch, norm fused.
-            auto qkv = args(x_, L.attn_norm);
+            auto qkv = x_in(args(x_, L.attn_norm));
             qkv.seg[0] = segment(L.wq, E::RopeStore, q_);
             kernels::GemvSegment ks = segment(L.wk, E::RopeToCache, nullptr);
             ks.cache = kc;
@@ -11668,7 +11847,7 @@ private:
             if (tk == tq) {
                 qkv.seg[qkv.n_seg++] = ks;
             } else {
-                auto a = args(x_, L.attn_norm);
+                auto a = x_in(args(x_, L.attn_norm));
                 a.seg[0] = ks;
                 step_.push_back(gemv(a, "k"));
             }
@@ -11685,7 +11864,7 @@ private:
                 });
             } else {
                 step_.push_back(gemv(qkv, "qk"));
-                auto a = args(x_, L.attn_norm);
+                auto a = x_in(args(x_, L.attn_norm));
                 a.seg[0] = vs;
                 step_.push_back(gemv(a, "v"));
             }
@@ -11695,6 +11874,7 @@ private:
             at.k_cache = kc;
             at.v_cache = vc;
             at.out = att_;
+            at.out_image = img ? att_img_ : nullptr;
             at.partial = attn_part_;
             at.counters = attn_cnt_;
             at.pos = io_dev_ + 1;
@@ -11713,24 +11893,37 @@ private:
 
             auto o = args(att_, nullptr);
             o.seg[0] = segment(L.wo, E::Add, x_);
+            if (img) {
+                o = from_image(o, att_img_, nullptr);
+                o = to_image(o, x_img_, L.ffn_norm, x_parts_);
+            }
             step_.push_back(gemv(o, "o"));
+            x_img_ready = img;
 
             if (L.gate.dev.layout.type == L.up.dev.layout.type) {
-                auto f = args(x_, L.ffn_norm);
+                auto f = x_in(args(x_, L.ffn_norm));
                 f.seg[0] = segment(L.gate, E::SiluPair, h_);
                 f.seg[0].w2 = L.up.dev;
+                if (img) f = to_image(f, h_img_, nullptr, nullptr);
                 step_.push_back(gemv(f, "gate+up"));
             } else {
-                auto g = args(x_, L.ffn_norm);
+                auto g = x_in(args(x_, L.ffn_norm));
                 g.seg[0] = segment(L.gate, E::Store, gtmp_);
                 step_.push_back(gemv(g, "gate"));
-                auto u = args(x_, L.ffn_norm);
+                auto u = x_in(args(x_, L.ffn_norm));
                 u.seg[0] = segment(L.up, E::MulSilu, h_);
                 u.seg[0].other = gtmp_;
+                if (img) u = to_image(u, h_img_, nullptr, nullptr);
                 step_.push_back(gemv(u, "up"));
             }
             auto d = args(h_, nullptr);
             d.seg[0] = segment(L.down, E::Add, x_);
+            if (img) {
+                // x's next GEMV: the next layer's Q/K/V or, after the last layer, lm_head.
+                const float* next_norm = l + 1 < cfg_.n_layers ? layers_[l + 1].attn_norm : out_norm_;
+                d = from_image(d, h_img_, nullptr);
+                d = to_image(d, x_img_, next_norm, x_parts_);
+            }
             step_.push_back(gemv(d, L.down.dev.layout.type == DType::Q6_K ? "down q6_k" : "down"));
             if (capture_) {
                 float* dst = capture_buf_.as<float>() + std::size_t(l) * cfg_.dim;
@@ -11741,7 +11934,7 @@ private:
                 });
             }
         }
-        step_.push_back(gemv(lm_head_args(x_), "lm_head"));
+        step_.push_back(gemv(x_in(lm_head_args(x_)), "lm_head"));
     }
 
     void enqueue_step(const gpu::Stream& s) {
@@ -11837,6 +12030,10 @@ private:
     float* arg_val_ = nullptr;
     std::int32_t* arg_idx_ = nullptr;
     std::int32_t* io_dev_ = nullptr;
+    /// Images of x, the attention output and the SwiGLU output for their next GEMV, and the
+    /// partial sums of x^2 (kernels/x_image.hpp).
+    std::uint16_t *x_img_ = nullptr, *att_img_ = nullptr, *h_img_ = nullptr;
+    float* x_parts_ = nullptr;
     std::uint32_t attn_splits_ = 1, attn_max_chunk_ = 32, lm_blocks_ = 0;
 
     // prefill

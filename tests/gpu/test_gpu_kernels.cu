@@ -10,10 +10,12 @@
 //  - attention: FP32 over the same fp16 KV values as the reference: 2e-5.
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -211,7 +213,161 @@ void check_plain_gemv(std::uint32_t rows, std::uint32_t cols, bool with_norm, bo
     CHECK(max_rel_error(y, ref) <= tolerance<T>());
 }
 
+/// What a producer hands over for x (kernels/x_image.hpp), built on the host: fp16(x * norm)
+/// at image_position(k), and the sums of x^2 over 16 rows.
+struct HostImage {
+    std::vector<std::uint16_t> image;
+    std::vector<float> parts;
+};
+HostImage host_image(const std::vector<float>& x, const std::vector<float>* norm) {
+    HostImage h;
+    h.image.assign(x.size(), 0);
+    h.parts.assign((x.size() + kernels::x_parts_rows - 1) / kernels::x_parts_rows, 0.0f);
+    for (std::uint32_t k = 0; k < x.size(); ++k) {
+        h.image[kernels::image_position(k)] = f32_to_fp16(norm ? x[k] * (*norm)[k] : x[k]);
+        h.parts[k / kernels::x_parts_rows] += x[k] * x[k];
+    }
+    return h;
+}
+
+/// The GEMV reading its input from an image, with x itself poisoned (NaN) so that a staging
+/// that still read it would fail.
+template <DType T>
+void check_gemv_from_image(std::uint32_t rows, std::uint32_t cols, bool with_norm, bool automatic) {
+    const HostMatrix m = random_matrix(T, rows, cols, 2000 + rows + cols);
+    const DevMatrix dm = to_device(m);
+    const auto x = random_vector(cols, rows * 17 + cols, -2.0f, 2.0f);
+    const auto g = random_vector(cols, 6, 0.5f, 1.5f);
+    const HostImage hi = host_image(x, with_norm ? &g : nullptr);
+    auto dpoison = upload(std::vector<float>(cols, std::numeric_limits<float>::quiet_NaN()));
+    auto dg = upload(g), dimg = upload(hi.image), dparts = upload(hi.parts);
+    gpu::DeviceBuffer dy(rows * 4);
+    gpu::Stream s;
+    kernels::GemvArgs a;
+    a.x = dpoison.as<const float>();
+    a.norm = with_norm ? dg.as<const float>() : nullptr;
+    a.x_image = dimg.as<const std::uint16_t>();
+    a.x_parts = with_norm ? dparts.as<const float>() : nullptr;
+    a.seg[0].w = dm.dev();
+    a.seg[0].out = dy.as<float>();
+    if (automatic) kernels::gemv_launch_auto<Arch, T>(s, a);
+    else kernels::gemv_launch<Arch, T>(s, a);
+    s.synchronize();
+    INFO(dtype_name(T) << " rows " << rows << " cols " << cols << " norm " << with_norm << " automatic " << automatic);
+    CHECK(max_rel_error(download<float>(dy, rows), reference_gemv(m, x, with_norm ? &g : nullptr)) <= tolerance<T>());
+}
+
 }  // namespace
+
+TEST_CASE("x image: the Q4_K/Q6_K tensor-core staging order is a chunked copy of it", "[gpu][layout]") {
+    for (std::uint32_t k = 0; k < 1024; ++k) CHECK(kernels::image_position(kernels::image_position(k)) == k);
+    CHECK(kernels::image_chunks_match_slots<kernels::Format<DType::Q4_K>>());
+    CHECK(kernels::image_chunks_match_slots<kernels::Format<DType::Q6_K>>());
+    // Formats whose slots keep values in order are staged from x, never from the image.
+    CHECK_FALSE(kernels::image_chunks_match_slots<kernels::Format<DType::Q8_0>>());
+    CHECK_FALSE(kernels::image_chunks_match_slots<kernels::Format<DType::F16>>());
+    // Independently of image_chunk: the staged value at each lane's half, from slot_of.
+    auto staged_from_slots = []<class F>(F) {
+        std::vector<int> at(256, -1);
+        for (int kk = 0; kk < 256; kk += 4) {
+            int c = 0, t = 0, j = 0;
+            F::slot_of(kk, c, t, j);
+            const int slot = ((t / 2) * 4 + c) * 2 + t % 2;  // the GEMV's uint2 slot of this group
+            for (int e = 0; e < 4; ++e) at[slot * 4 + e] = kk + kernels::slot_byte(e);
+        }
+        int bad = 0;
+        for (int lane = 0; lane < 32; ++lane)
+            for (int h = 0; h < 8; ++h)
+                bad += std::uint32_t(at[lane * 8 + h]) !=
+                       kernels::image_position(std::uint32_t(kernels::image_chunk<F>(lane) * 8 + h));
+        return bad;
+    };
+    CHECK(staged_from_slots(kernels::Format<DType::Q4_K>{}) == 0);
+    CHECK(staged_from_slots(kernels::Format<DType::Q6_K>{}) == 0);
+}
+
+TEST_CASE("GEMV staging from an x image matches the FP64 reference", "[gpu][gemv]") {
+    GRETA_GPU_OR_SKIP();
+    const bool norm = GENERATE(false, true);
+    check_gemv_from_image<DType::Q4_K>(300, 512, norm, false);
+    check_gemv_from_image<DType::Q4_K>(64, 2816, norm, false);  // 11 super-blocks: uneven over the waves
+    check_gemv_from_image<DType::Q4_K>(4096, 11008, norm, true);  // ffn_down's shape and tuning
+    check_gemv_from_image<DType::Q4_K>(16400, 512, norm, true);   // wide
+    check_gemv_from_image<DType::Q6_K>(300, 768, norm, false);
+    check_gemv_from_image<DType::Q6_K>(40, 2816, norm, true);
+    check_gemv_from_image<DType::Q6_K>(32000, 1024, norm, true);  // lm_head's tuning
+}
+
+TEST_CASE("GEMV epilogues hand their output over as an image with partial sums of y^2", "[gpu][gemv]") {
+    GRETA_GPU_OR_SKIP();
+    constexpr std::uint32_t K = 512, R = 200;  // 200 rows: the last 16-row part is half full
+    const HostMatrix gate = random_matrix(DType::Q4_K, R, K, 21), up = random_matrix(DType::Q4_K, R, K, 22);
+    const DevMatrix dgate = to_device(gate), dup = to_device(up);
+    const auto x = random_vector(K, 23, -2.0f, 2.0f), nw = random_vector(K, 24, 0.5f, 1.5f);
+    const auto next_norm = random_vector(R, 25, 0.5f, 1.5f);
+    auto dx = upload(x), dn = upload(nw), dnext = upload(next_norm);
+    gpu::DeviceBuffer dimg(R * 2), dparts(((R + 15) / 16) * 4);
+    gpu::Stream s;
+    // Each output row's image half must be fp16(y * norm) of the FP32 output itself.
+    auto check_image = [&](const std::vector<float>& y, const std::vector<float>* norm) {
+        const auto img = download<std::uint16_t>(dimg, R);
+        int bad = 0;
+        for (std::uint32_t r = 0; r < R; ++r)
+            bad += img[kernels::image_position(r)] != f32_to_fp16(norm ? y[r] * (*norm)[r] : y[r]);
+        CHECK(bad == 0);
+    };
+    const bool automatic = GENERATE(false, true);  // 32-row blocks (Q4_K default) or the tuned shape
+    INFO("automatic " << automatic);
+    auto launch = [&](const kernels::GemvArgs& a) {
+        if (automatic) kernels::gemv_launch_auto<Arch, DType::Q4_K>(s, a);
+        else kernels::gemv_launch<Arch, DType::Q4_K>(s, a);
+        s.synchronize();
+    };
+
+    SECTION("Add (residual stream): image times the next norm, partial sums") {
+        const auto init = random_vector(R, 26);
+        auto dy = upload(init);
+        kernels::GemvArgs a;
+        a.x = dx.as<const float>();
+        a.norm = dn.as<const float>();
+        a.seg[0].w = dgate.dev();
+        a.seg[0].epilogue = kernels::GemvEpilogue::Add;
+        a.seg[0].out = dy.as<float>();
+        a.y_image = dimg.as<std::uint16_t>();
+        a.y_image_norm = dnext.as<const float>();
+        a.y_parts = dparts.as<float>();
+        launch(a);
+        const auto y = download<float>(dy, R);
+        const auto rg = reference_gemv(gate, x, &nw);
+        std::vector<double> ref(R);
+        for (std::uint32_t r = 0; r < R; ++r) ref[r] = init[r] + rg[r];
+        CHECK(max_rel_error(y, ref) <= 2e-3);
+        check_image(y, &next_norm);
+        const auto parts = download<float>(dparts, (R + 15) / 16);
+        for (std::uint32_t p = 0; p < parts.size(); ++p) {
+            double want = 0;
+            for (std::uint32_t r = 16 * p; r < std::min(R, 16 * p + 16); ++r) want += double(y[r]) * y[r];
+            INFO("part " << p);
+            CHECK(std::abs(parts[p] - want) <= 1e-5 * want);
+        }
+    }
+    SECTION("SiluPair: image without a norm; parts are refused") {
+        gpu::DeviceBuffer dh(R * 4);
+        kernels::GemvArgs a;
+        a.x = dx.as<const float>();
+        a.norm = dn.as<const float>();
+        a.seg[0].w = dgate.dev();
+        a.seg[0].w2 = dup.dev();
+        a.seg[0].epilogue = kernels::GemvEpilogue::SiluPair;
+        a.seg[0].out = dh.as<float>();
+        a.y_image = dimg.as<std::uint16_t>();
+        launch(a);
+        check_image(download<float>(dh, R), nullptr);
+        a.y_parts = dparts.as<float>();
+        auto refused = [&] { kernels::gemv_launch<Arch, DType::Q4_K>(s, a); };
+        CHECK_THROWS_WITH(refused(), Catch::Matchers::ContainsSubstring("16-row"));
+    }
+}
 
 TEST_CASE("device layouts: kmap is a bijection and slot_of its inverse", "[gpu][layout]") {
     auto check_format = [&]<DType T>() {
@@ -452,7 +608,8 @@ TEST_CASE("GEMV tunings picked by size (narrow and wide) agree with the referenc
 /// Q and K in Q4_K, V in Q6_K (a Q4_K_M layer) over one normed input, run as one mixed-format
 /// launch by `launch(args)`, outputs poisoned (NaN) first so that a row no block wrote cannot pass.
 template <class Launch>
-void check_mixed_qkv(std::uint32_t rq, std::uint32_t rk, std::uint32_t rv, std::uint64_t seed, Launch launch) {
+void check_mixed_qkv(std::uint32_t rq, std::uint32_t rk, std::uint32_t rv, std::uint64_t seed, Launch launch,
+                     bool from_image = false) {
     constexpr std::uint32_t D = 512;
     const HostMatrix wq = random_matrix(DType::Q4_K, rq, D, seed), wk = random_matrix(DType::Q4_K, rk, D, seed + 1),
                      wv = random_matrix(DType::Q6_K, rv, D, seed + 2);
@@ -464,9 +621,16 @@ void check_mixed_qkv(std::uint32_t rq, std::uint32_t rk, std::uint32_t rv, std::
     gpu::check(gpu::vendor::memset_async(yk.data(), 0xFF, yk.size(), nullptr), "poison");
     gpu::check(gpu::vendor::memset_async(yv.data(), 0xFF, yv.size(), nullptr), "poison");
     gpu::check(gpu::vendor::device_sync(), "poison sync");
+    const HostImage hi = host_image(x, &nw);
+    auto dpoison = upload(std::vector<float>(D, std::numeric_limits<float>::quiet_NaN()));
+    auto dimg = upload(hi.image), dparts = upload(hi.parts);
     kernels::GemvArgs a;
-    a.x = dx.as<const float>();
+    a.x = from_image ? dpoison.as<const float>() : dx.as<const float>();
     a.norm = dn.as<const float>();
+    if (from_image) {
+        a.x_image = dimg.as<const std::uint16_t>();
+        a.x_parts = dparts.as<const float>();
+    }
     a.n_seg = 3;
     a.seg[0].w = dq.dev();
     a.seg[0].out = yq.as<float>();
@@ -496,10 +660,12 @@ TEST_CASE("Q4_K/Q6_K Q/K/V launch with more row groups than fit at once", "[gpu]
     // More groups than resident blocks on any current GPU, so the persistent variant gives
     // blocks several groups of their format; V's row count leaves a partial last group.
     const bool persistent = GENERATE(false, true);
-    INFO("persistent " << persistent);
+    const bool from_image = GENERATE(false, true);
+    INFO("persistent " << persistent << " x from an image " << from_image);
     gpu::Stream s;
-    check_mixed_qkv(6144, 1024, 2056, 61,
-                    [&](const kernels::GemvArgs& a) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, a, false, persistent); });
+    check_mixed_qkv(
+        6144, 1024, 2056, 61,
+        [&](const kernels::GemvArgs& a) { kernels::gemv_launch_qkv_q4k_q6k<Arch>(s, a, false, persistent); }, from_image);
 }
 
 TEST_CASE("GEMV epilogues: residual add, SwiGLU (fused and split), logits argmax", "[gpu][gemv]") {
@@ -662,7 +828,7 @@ TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequ
         }
         gpu::DeviceBuffer dq = upload(q), dk = upload(kh), dv = upload(vh);
         const std::uint32_t splits = 32;
-        gpu::DeviceBuffer out(NH * HD * 4), part(NH * splits * (HD + 2) * 4), cnt(NH * 4);
+        gpu::DeviceBuffer out(NH * HD * 4), out_image(NH * HD * 2), part(NH * splits * (HD + 2) * 4), cnt(NH * 4);
         gpu::check(gpu::vendor::memset_async(cnt.data(), 0, cnt.size(), nullptr), "clear");
         const std::vector<std::int32_t> pos{std::int32_t(n_pos - 1)};
         gpu::DeviceBuffer dpos = upload(pos);
@@ -671,6 +837,7 @@ TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequ
         a.k_cache = dk.as<const std::uint16_t>();
         a.v_cache = dv.as<const std::uint16_t>();
         a.out = out.as<float>();
+        a.out_image = out_image.as<std::uint16_t>();
         a.partial = part.as<float>();
         a.counters = cnt.as<std::uint32_t>();
         a.pos = dpos.as<const std::int32_t>();
@@ -688,6 +855,10 @@ TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequ
         INFO("head_dim " << HD << " positions " << n_pos);
         CHECK(max_rel_error(got, ref) <= 2e-5);
         CHECK(download<std::uint32_t>(cnt, NH) == std::vector<std::uint32_t>(NH, 0u));
+        const auto img = download<std::uint16_t>(out_image, NH * HD);  // the O projection's image of out
+        int bad = 0;
+        for (std::uint32_t i = 0; i < NH * HD; ++i) bad += img[kernels::image_position(i)] != f32_to_fp16(got[i]);
+        CHECK(bad == 0);
     };
     for (std::uint32_t n : {1u, 33u, 700u, 4096u}) {
         run.operator()<128>(n);

@@ -15,6 +15,7 @@
 #include <greta/arch/arch.hpp>
 #include <greta/gpu/intrinsics.hpp>
 #include <greta/gpu/launch.hpp>
+#include <greta/kernels/x_image.hpp>
 
 namespace greta::kernels {
 
@@ -23,6 +24,7 @@ struct AttentionArgs {
     const std::uint16_t* k_cache = nullptr;  ///< this layer: [context][kv_stride] fp16
     const std::uint16_t* v_cache = nullptr;
     float* out = nullptr;                    ///< [n_heads * head_dim]
+    std::uint16_t* out_image = nullptr;      ///< optional: out as the O projection's image (x_image.hpp)
     float* partial = nullptr;                ///< [n_heads][splits][head_dim + 2]
     std::uint32_t* counters = nullptr;       ///< [n_heads], zero between launches
     const std::int32_t* pos = nullptr;       ///< device position of the query
@@ -97,6 +99,10 @@ struct AttentionKernel {
 
         a.trace.mark(gpu::KernelTrace::Start);
         const gpu::TraceEndGuard trace_end{a.trace};
+        auto store_out = [&](std::uint32_t i, float v) {
+            gpu::store_activation(a.out + i, v);
+            if (a.out_image) a.out_image[image_position(i)] = gpu::f32_to_half_bits(v);
+        };
 
         // The position was copied in before the step's first kernel, so it can be read before
         // waiting for the producer (the Q/K/V GEMV).
@@ -226,7 +232,7 @@ struct AttentionKernel {
             for (int d = tid; d < HD; d += P::threads) {
                 float s = 0.0f;
                 for (int k = 0; k < P::pos_groups; ++k) s += opart[k * HD + d];
-                gpu::store_activation(a.out + h * HD + d, s / l);
+                store_out(h * HD + d, s / l);
             }
             return;
         }
@@ -258,7 +264,7 @@ struct AttentionKernel {
         for (int d = tid; d < HD; d += P::threads) {
             float O = 0.0f;
             for (std::uint32_t s = 0; s < active; ++s) O += parts[s * (HD + 2) + 2 + d] * expf(parts[s * (HD + 2)] - M);
-            gpu::store_activation(a.out + h * HD + d, O / L);
+            store_out(h * HD + d, O / L);
         }
         if (tid == 0) a.counters[h] = 0;
     }

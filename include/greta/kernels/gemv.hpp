@@ -13,7 +13,9 @@
 ///   2. waits for the producer; each wave stages the part of x (times the norm weight) that its
 ///      super-blocks multiply, in shared memory once, in the slot order of formats.hpp, as fp16
 ///      for the tensor-core path (sm_90) or fp32 otherwise, with the per-sub-block sums of x
-///      (Q4_K mins); its part of sum(x^2) is added to the others' at the first reduction;
+///      (Q4_K mins); its part of sum(x^2) is added to the others' at the first reduction. When
+///      the producer handed x over as an image (x_image.hpp; sm_90 Q4_K/Q6_K), the staging is a
+///      16-byte copy per lane and super-block, and sum(x^2) comes from the producer's parts;
 ///   3. per row group: accumulates in fp32 (tensor cores on sm_90: mma_sm90.hpp; FMA
 ///      elsewhere), issues the next group's first loads, adds the lanes and waves of each row
 ///      in shared memory and applies the epilogue.
@@ -31,6 +33,7 @@
 #include <greta/gpu/launch.hpp>
 #include <greta/kernels/formats.hpp>
 #include <greta/kernels/mma_sm90.hpp>
+#include <greta/kernels/x_image.hpp>
 
 namespace greta::kernels {
 
@@ -74,6 +77,17 @@ struct GemvArgs {
     std::uint32_t first_format_blocks = 0;
     const float* x = nullptr;     ///< input, K floats
     const float* norm = nullptr;  ///< RMSNorm weight (K floats) or null for no norm
+    /// x as its producer's image (x_image.hpp), already times `norm`, with the norm's partial
+    /// sums in x_parts: the Q4_K/Q6_K tensor-core GEMVs copy it instead of staging x.
+    const std::uint16_t* x_image = nullptr;
+    const float* x_parts = nullptr;
+    /// One-segment launches with Store/Add/MulSilu/SiluPair: y handed over as the next GEMV's
+    /// image too, fp16(y * y_image_norm) at image_position(row), and (not SiluPair) the sums of
+    /// y^2 per 16 rows into y_parts. Launch-wide rather than per segment: kernel parameters, so
+    /// the persistent loop holds no registers for them.
+    std::uint16_t* y_image = nullptr;
+    const float* y_image_norm = nullptr;
+    float* y_parts = nullptr;
     float eps = 1e-5f;
     const std::int32_t* pos = nullptr;  ///< device position (RoPE, caches)
     const float2* rope = nullptr;       ///< RoPE table: [position][head_dim/2] (cos, sin)
@@ -389,6 +403,59 @@ struct GemvBody {
         auto group_of = [&](std::uint32_t j) {
             return (std::uint32_t(wave) + (j / kGroupsPerSb) * P::waves) * kGroupsPerSb + j % kGroupsPerSb;
         };
+        bool staged = false;
+        if constexpr (P::mma && image_chunks_match_slots<F>()) {
+            if (a.x_image) {
+                // A copy: lane L's 16 bytes of each super-block are image chunk image_chunk(L),
+                // loaded for up to IB super-blocks before any is stored. The partial sums of
+                // x^2 are loaded first, into registers read only after the copy, so that they
+                // share its L2 round trip instead of adding one.
+                constexpr int PP = 2;  // partial sums per thread in flight (K <= 4096 on 4 waves)
+                const std::uint32_t n_parts = a.norm ? (K + x_parts_rows - 1) / x_parts_rows : 0u;
+                float pv[PP];
+#pragma unroll
+                for (int j = 0; j < PP; ++j) {
+                    const std::uint32_t i = std::uint32_t(tid + j * P::threads);
+                    pv[j] = i < n_parts ? a.x_parts[i] : 0.0f;
+                }
+                const auto* img = reinterpret_cast<const uint4*>(a.x_image);
+                auto* xs4 = reinterpret_cast<uint4*>(smem + lay.xs);
+                const std::uint32_t chunk = std::uint32_t(image_chunk<F>(lane));
+                constexpr int IB = 4;
+                for (std::uint32_t sb0 = std::uint32_t(wave); sb0 < nsb; sb0 += std::uint32_t(IB * P::waves)) {
+                    uint4 q[IB];
+#pragma unroll
+                    for (int i = 0; i < IB; ++i) {
+                        const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
+                        if (sb < nsb) q[i] = img[sb * 32u + chunk];
+                    }
+#pragma unroll
+                    for (int i = 0; i < IB; ++i) {
+                        const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
+                        if (sb >= nsb) break;
+                        xs4[sb * 32u + std::uint32_t(lane)] = q[i];
+                        if constexpr (F::has_mins) {
+                            // The 8 values are a quarter of sub-block chunk / 4; the other
+                            // quarters are on lanes L ^ 4, L ^ 8, L ^ 12.
+                            const auto* h2 = reinterpret_cast<const __half2*>(&q[i]);
+                            float part = 0.0f;
+#pragma unroll
+                            for (int e = 0; e < 4; ++e) part += __low2float(h2[e]) + __high2float(h2[e]);
+                            part += gpu::shfl_xor(part, 4);
+                            part += gpu::shfl_xor(part, 8);
+                            if ((lane & 12) == 0) gsum[sb * 8u + chunk / 4u] = part;
+                        }
+                    }
+                }
+                // This thread's share of the partial sums (the rest, for K past PP blocks' worth).
+#pragma unroll
+                for (int j = 0; j < PP; ++j) ss += pv[j];
+                for (std::uint32_t i = std::uint32_t(tid + PP * P::threads); i < n_parts; i += std::uint32_t(P::threads))
+                    ss += a.x_parts[i];
+                staged = true;
+            }
+        }
+        if (!staged) {  // x in FP32 (times the norm weight), staged here
         constexpr int B = 8;  // float4 groups per lane in flight: one L2 round trip per B
         for (std::uint32_t j0 = std::uint32_t(lane); j0 < wave_groups; j0 += std::uint32_t(B * W)) {
             float xv[B][4], wv[B][4];
@@ -455,6 +522,7 @@ struct GemvBody {
                     if ((i & 7u) == 0) gsum[i / 8] = part;
                 }
             }
+        }
         }
         if (a.norm) {
             ss = gpu::wave_sum<Arch>(ss);
@@ -592,21 +660,37 @@ struct GemvBody {
         const int t = tid;
         switch (seg.epilogue) {
             case GemvEpilogue::Store:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, res[t]);
-                break;
             case GemvEpilogue::Add:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) gpu::store_activation(seg.out + base + t, seg.out[base + t] + res[t]);
-                break;
             case GemvEpilogue::MulSilu:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows)
-                    gpu::store_activation(seg.out + base + t, detail::silu(seg.other[base + t]) * res[t]);
-                break;
-            case GemvEpilogue::SiluPair:
-                if (t < int(out_rows) && base + std::uint32_t(t) < rows) {
-                    const int at = (t / (P::tile_rows / 2)) * P::tile_rows + t % (P::tile_rows / 2);
-                    gpu::store_activation(seg.out + base + t, detail::silu(res[at]) * res[at + P::tile_rows / 2]);
+            case GemvEpilogue::SiluPair: {
+                const bool live = t < int(out_rows) && base + std::uint32_t(t) < rows;
+                float y = 0.0f;
+                if (live) {
+                    const std::uint32_t row = base + std::uint32_t(t);
+                    // Loaded before the stores below, which the compiler must otherwise assume
+                    // may alias it: one L2 round trip with the residual's, not a second one.
+                    const float image_scale = a.y_image_norm ? a.y_image_norm[row] : 1.0f;
+                    if (seg.epilogue == GemvEpilogue::Store) {
+                        y = res[t];
+                    } else if (seg.epilogue == GemvEpilogue::Add) {
+                        y = seg.out[row] + res[t];
+                    } else if (seg.epilogue == GemvEpilogue::MulSilu) {
+                        y = detail::silu(seg.other[row]) * res[t];
+                    } else {
+                        const int at = (t / (P::tile_rows / 2)) * P::tile_rows + t % (P::tile_rows / 2);
+                        y = detail::silu(res[at]) * res[at + P::tile_rows / 2];
+                    }
+                    gpu::store_activation(seg.out + row, y);
+                    if (a.y_image) a.y_image[image_position(row)] = gpu::f32_to_half_bits(y * image_scale);
+                }
+                // Partial sums of y^2 per 16 rows (blocks start at multiples of 16 rows; gemv_launch
+                // refuses parts with SiluPair's half-height blocks).
+                if (a.y_parts && std::uint32_t(wave * W) < out_rows) {
+                    const float sq = gpu::group_sum<int(x_parts_rows)>(y * y);
+                    if (live && std::uint32_t(t) % x_parts_rows == 0) a.y_parts[(base + std::uint32_t(t)) / x_parts_rows] = sq;
                 }
                 break;
+            }
             case GemvEpilogue::RopeStore:
             case GemvEpilogue::RopeToCache: {
                 if (t < int(out_rows) / 2 && base + 2u * std::uint32_t(t) + 1u < rows) {
@@ -750,11 +834,13 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
         ensure(seg.w.layout.type == (first ? T : T2) && seg.w.layout.k == a.seg[0].w.layout.k,
                "GEMV segments share K and have the launch's formats");
         const bool pair = seg.epilogue == GemvEpilogue::SiluPair;
+        ensure(!(a.y_parts && pair), "GEMV partial sums of y^2 need whole 16-row blocks (not SiluPair's)");
         seg.blocks = first ? P::blocks_for(seg.w.layout.rows, pair) : P2::blocks_for(seg.w.layout.rows, pair);
         blocks += seg.blocks;
         if (first) first_groups += seg.blocks;
         (first ? first_bytes : second_bytes) += seg.w.layout.total_bytes() * (pair ? 2u : 1u);
     }
+    ensure(!(a.y_image || a.y_parts) || a.n_seg == 1, "GEMV image outputs are for one-segment launches");
     gpu::LaunchConfig cfg;
     cfg.block = dim3(P::threads);
     cfg.shared_bytes = std::max(P::smem(nsb).total, a.n_seg > a.n_seg_first ? P2::smem(nsb).total : 0u);

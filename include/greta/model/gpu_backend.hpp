@@ -68,6 +68,9 @@ struct GpuBackendOptions {
     /// Q4_K_M's mixed-format Q/K/V launch (Q/K in Q4_K, V in Q6_K): persistent blocks split
     /// between the two formats, rather than one row group per block.
     bool qkv_persistent = true;
+    /// Decode producers hand their output to the next GEMV as an fp16 image ready to copy
+    /// (kernels/x_image.hpp; sm_90 tensor-core Q4_K/Q6_K GEMVs). GRETA_X_IMAGE=0/1 overrides.
+    bool x_image = true;
 };
 
 /// One launch kind of the decode step, averaged over the profiled steps.
@@ -420,7 +423,10 @@ private:
                             o_g = take(std::uint64_t(cfg_.ffn_dim) * 4), o_logits = take(std::uint64_t(cfg_.vocab_size) * 4),
                             o_part = take(std::uint64_t(cfg_.n_heads) * attn_splits_ * (cfg_.head_dim + 2) * 4),
                             o_cnt = take(std::uint64_t(cfg_.n_heads) * 4 + 4), o_av = take(std::uint64_t(lm_blocks_) * 4),
-                            o_ai = take(std::uint64_t(lm_blocks_) * 4), o_io = take(16);
+                            o_ai = take(std::uint64_t(lm_blocks_) * 4), o_io = take(16),
+                            o_ximg = take(std::uint64_t(cfg_.dim) * 2), o_attimg = take(std::uint64_t(cfg_.q_dim()) * 2),
+                            o_himg = take(std::uint64_t(cfg_.ffn_dim) * 2),
+                            o_parts = take(std::uint64_t((cfg_.dim + kernels::x_parts_rows - 1) / kernels::x_parts_rows) * 4);
         work_ = gpu::DeviceBuffer(off, "allocate workspace");
         gpu::check(gpu::vendor::memset_async(work_.data(), 0, work_.size(), stream_.get()), "clear workspace");
         auto* b = work_.as<std::byte>();
@@ -436,6 +442,10 @@ private:
         arg_val_ = reinterpret_cast<float*>(b + o_av);
         arg_idx_ = reinterpret_cast<std::int32_t*>(b + o_ai);
         io_dev_ = reinterpret_cast<std::int32_t*>(b + o_io);  // [0] token, [1] pos, [2] greedy token
+        x_img_ = reinterpret_cast<std::uint16_t*>(b + o_ximg);
+        att_img_ = reinterpret_cast<std::uint16_t*>(b + o_attimg);
+        h_img_ = reinterpret_cast<std::uint16_t*>(b + o_himg);
+        x_parts_ = reinterpret_cast<float*>(b + o_parts);
         io_host_ = gpu::PinnedBuffer(16, "allocate pinned io");
         const auto table = kernels::rope_table(context_, cfg_.head_dim, cfg_.rope_theta);
         rope_ = gpu::DeviceBuffer(table.size() * 4, "allocate RoPE table");
@@ -730,6 +740,26 @@ private:
         if (const char* env = std::getenv("GRETA_QKV_PERSISTENT")) return std::atoi(env) != 0;
         return opt_.qkv_persistent;
     }
+    /// Whether the decode step hands activations over as images (only the sm_90 tensor-core
+    /// GEMVs read them; GRETA_X_IMAGE=0/1 overrides the option).
+    bool x_image() const {
+        if (!std::is_same_v<Arch, arch::Sm90>) return false;
+        if (const char* env = std::getenv("GRETA_X_IMAGE")) return std::atoi(env) != 0;
+        return opt_.x_image;
+    }
+    /// a reads its x from `image` (with the partial sums of x^2 when it has a norm).
+    static kernels::GemvArgs from_image(kernels::GemvArgs a, const std::uint16_t* image, const float* parts) {
+        a.x_image = image;
+        a.x_parts = a.norm ? parts : nullptr;
+        return a;
+    }
+    /// a (one segment) also writes its output as `image` (times norm), with partial sums of y^2.
+    static kernels::GemvArgs to_image(kernels::GemvArgs a, std::uint16_t* image, const float* norm, float* parts) {
+        a.y_image = image;
+        a.y_image_norm = norm;
+        a.y_parts = parts;
+        return a;
+    }
     kernels::GemvArgs args(const float* x, const float* norm) const {
         kernels::GemvArgs a;
         a.x = x;
@@ -786,13 +816,18 @@ private:
             });
         }
         const std::uint32_t kvd = cfg_.kv_dim();
+        // Producers hand x, the attention output and the SwiGLU output over as images too; the
+        // embedding writes none, so layer 0's Q/K/V stage x themselves.
+        const bool img = x_image();
+        bool x_img_ready = false;
+        auto x_in = [&](kernels::GemvArgs a) { return img && x_img_ready ? from_image(a, x_img_, x_parts_) : a; };
         for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
             const Layer& L = layers_[l];
             std::uint16_t* kc = kv_.as<std::uint16_t>() + std::uint64_t(l) * context_ * kvd;
             std::uint16_t* vc = kc + std::uint64_t(cfg_.n_layers) * context_ * kvd;
 
             // Q, K (and V when it shares the format): one launch, norm fused.
-            auto qkv = args(x_, L.attn_norm);
+            auto qkv = x_in(args(x_, L.attn_norm));
             qkv.seg[0] = segment(L.wq, E::RopeStore, q_);
             kernels::GemvSegment ks = segment(L.wk, E::RopeToCache, nullptr);
             ks.cache = kc;
@@ -804,7 +839,7 @@ private:
             if (tk == tq) {
                 qkv.seg[qkv.n_seg++] = ks;
             } else {
-                auto a = args(x_, L.attn_norm);
+                auto a = x_in(args(x_, L.attn_norm));
                 a.seg[0] = ks;
                 step_.push_back(gemv(a, "k"));
             }
@@ -821,7 +856,7 @@ private:
                 });
             } else {
                 step_.push_back(gemv(qkv, "qk"));
-                auto a = args(x_, L.attn_norm);
+                auto a = x_in(args(x_, L.attn_norm));
                 a.seg[0] = vs;
                 step_.push_back(gemv(a, "v"));
             }
@@ -831,6 +866,7 @@ private:
             at.k_cache = kc;
             at.v_cache = vc;
             at.out = att_;
+            at.out_image = img ? att_img_ : nullptr;
             at.partial = attn_part_;
             at.counters = attn_cnt_;
             at.pos = io_dev_ + 1;
@@ -849,24 +885,37 @@ private:
 
             auto o = args(att_, nullptr);
             o.seg[0] = segment(L.wo, E::Add, x_);
+            if (img) {
+                o = from_image(o, att_img_, nullptr);
+                o = to_image(o, x_img_, L.ffn_norm, x_parts_);
+            }
             step_.push_back(gemv(o, "o"));
+            x_img_ready = img;
 
             if (L.gate.dev.layout.type == L.up.dev.layout.type) {
-                auto f = args(x_, L.ffn_norm);
+                auto f = x_in(args(x_, L.ffn_norm));
                 f.seg[0] = segment(L.gate, E::SiluPair, h_);
                 f.seg[0].w2 = L.up.dev;
+                if (img) f = to_image(f, h_img_, nullptr, nullptr);
                 step_.push_back(gemv(f, "gate+up"));
             } else {
-                auto g = args(x_, L.ffn_norm);
+                auto g = x_in(args(x_, L.ffn_norm));
                 g.seg[0] = segment(L.gate, E::Store, gtmp_);
                 step_.push_back(gemv(g, "gate"));
-                auto u = args(x_, L.ffn_norm);
+                auto u = x_in(args(x_, L.ffn_norm));
                 u.seg[0] = segment(L.up, E::MulSilu, h_);
                 u.seg[0].other = gtmp_;
+                if (img) u = to_image(u, h_img_, nullptr, nullptr);
                 step_.push_back(gemv(u, "up"));
             }
             auto d = args(h_, nullptr);
             d.seg[0] = segment(L.down, E::Add, x_);
+            if (img) {
+                // x's next GEMV: the next layer's Q/K/V or, after the last layer, lm_head.
+                const float* next_norm = l + 1 < cfg_.n_layers ? layers_[l + 1].attn_norm : out_norm_;
+                d = from_image(d, h_img_, nullptr);
+                d = to_image(d, x_img_, next_norm, x_parts_);
+            }
             step_.push_back(gemv(d, L.down.dev.layout.type == DType::Q6_K ? "down q6_k" : "down"));
             if (capture_) {
                 float* dst = capture_buf_.as<float>() + std::size_t(l) * cfg_.dim;
@@ -877,7 +926,7 @@ private:
                 });
             }
         }
-        step_.push_back(gemv(lm_head_args(x_), "lm_head"));
+        step_.push_back(gemv(x_in(lm_head_args(x_)), "lm_head"));
     }
 
     void enqueue_step(const gpu::Stream& s) {
@@ -973,6 +1022,10 @@ private:
     float* arg_val_ = nullptr;
     std::int32_t* arg_idx_ = nullptr;
     std::int32_t* io_dev_ = nullptr;
+    /// Images of x, the attention output and the SwiGLU output for their next GEMV, and the
+    /// partial sums of x^2 (kernels/x_image.hpp).
+    std::uint16_t *x_img_ = nullptr, *att_img_ = nullptr, *h_img_ = nullptr;
+    float* x_parts_ = nullptr;
     std::uint32_t attn_splits_ = 1, attn_max_chunk_ = 32, lm_blocks_ = 0;
 
     // prefill
