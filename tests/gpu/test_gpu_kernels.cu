@@ -255,6 +255,11 @@ void check_gemv_from_image(std::uint32_t rows, std::uint32_t cols, bool with_nor
     s.synchronize();
     INFO(dtype_name(T) << " rows " << rows << " cols " << cols << " norm " << with_norm << " automatic " << automatic);
     CHECK(max_rel_error(download<float>(dy, rows), reference_gemv(m, x, with_norm ? &g : nullptr)) <= tolerance<T>());
+    if (with_norm) {  // an image without its sums of x^2 is refused, not read as null
+        a.x_parts = nullptr;
+        auto refused = [&] { kernels::gemv_launch<Arch, T>(s, a); };
+        CHECK_THROWS_WITH(refused(), Catch::Matchers::ContainsSubstring("partial sums"));
+    }
 }
 
 }  // namespace

@@ -841,6 +841,7 @@ void gemv_launch(const gpu::Stream& stream, GemvArgs a, bool overlap_previous = 
         (first ? first_bytes : second_bytes) += seg.w.layout.total_bytes() * (pair ? 2u : 1u);
     }
     ensure(!(a.y_image || a.y_parts) || a.n_seg == 1, "GEMV image outputs are for one-segment launches");
+    ensure(!a.x_image || !a.norm || a.x_parts, "a GEMV with a norm reads its x image with the partial sums of x^2");
     gpu::LaunchConfig cfg;
     cfg.block = dim3(P::threads);
     cfg.shared_bytes = std::max(P::smem(nsb).total, a.n_seg > a.n_seg_first ? P2::smem(nsb).total : 0u);
