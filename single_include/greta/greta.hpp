@@ -8057,6 +8057,8 @@ inline std::vector<float> rope_table(std::uint32_t context, std::uint32_t head_d
 
 #include <cstdint>
 
+#if GRETA_GPU_COMPILER
+#endif
 
 namespace greta::kernels {
 
@@ -8067,6 +8069,13 @@ inline constexpr std::uint32_t x_parts_rows = 16;
 GRETA_HOST_DEVICE constexpr std::uint32_t image_position(std::uint32_t k) {
     return (k & ~3u) | ((k & 1u) << 1) | ((k >> 1) & 1u);
 }
+
+#if GRETA_GPU_COMPILER
+/// A producer's write of value k (already times the consumer's norm weight, if any).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void store_image(std::uint16_t* image, std::uint32_t k, float v) {
+    image[image_position(k)] = gpu::f32_to_half_bits(v);
+}
+#endif
 
 /// The 16-byte chunk (8 values) of a super-block's image that lane `lane` of 32 copies to its
 /// staging slot: the values of slots (lane % 4, t) and (lane % 4, t + 1), t = 2 (lane / 4).
@@ -8180,7 +8189,7 @@ struct AttentionKernel {
         const gpu::TraceEndGuard trace_end{a.trace};
         auto store_out = [&](std::uint32_t i, float v) {
             gpu::store_activation(a.out + i, v);
-            if (a.out_image) a.out_image[image_position(i)] = gpu::f32_to_half_bits(v);
+            if (a.out_image) store_image(a.out_image, i, v);
         };
 
         // The position was copied in before the step's first kernel, so it can be read before
@@ -9125,73 +9134,73 @@ struct GemvBody {
             }
         }
         if (!staged) {  // x in FP32 (times the norm weight), staged here
-        constexpr int B = 8;  // float4 groups per lane in flight: one L2 round trip per B
-        for (std::uint32_t j0 = std::uint32_t(lane); j0 < wave_groups; j0 += std::uint32_t(B * W)) {
-            float xv[B][4], wv[B][4];
-            std::uint32_t gi[B];
+            constexpr int B = 8;  // float4 groups per lane in flight: one L2 round trip per B
+            for (std::uint32_t j0 = std::uint32_t(lane); j0 < wave_groups; j0 += std::uint32_t(B * W)) {
+                float xv[B][4], wv[B][4];
+                std::uint32_t gi[B];
 #pragma unroll
-            for (int q = 0; q < B; ++q) {
-                const std::uint32_t j = j0 + std::uint32_t(q * W);
-                if (j >= wave_groups) continue;  // past this wave's share: not stored below
-                gi[q] = group_of(j);
-                const std::uint32_t k0 = gi[q] * 4;
-                if (k0 + 4 <= K) {
-                    const float4 x4 = *reinterpret_cast<const float4*>(a.x + k0);
-                    xv[q][0] = x4.x, xv[q][1] = x4.y, xv[q][2] = x4.z, xv[q][3] = x4.w;
-                    if (a.norm) {
-                        const float4 w4 = *reinterpret_cast<const float4*>(a.norm + k0);
-                        wv[q][0] = w4.x, wv[q][1] = w4.y, wv[q][2] = w4.z, wv[q][3] = w4.w;
+                for (int q = 0; q < B; ++q) {
+                    const std::uint32_t j = j0 + std::uint32_t(q * W);
+                    if (j >= wave_groups) continue;  // past this wave's share: not stored below
+                    gi[q] = group_of(j);
+                    const std::uint32_t k0 = gi[q] * 4;
+                    if (k0 + 4 <= K) {
+                        const float4 x4 = *reinterpret_cast<const float4*>(a.x + k0);
+                        xv[q][0] = x4.x, xv[q][1] = x4.y, xv[q][2] = x4.z, xv[q][3] = x4.w;
+                        if (a.norm) {
+                            const float4 w4 = *reinterpret_cast<const float4*>(a.norm + k0);
+                            wv[q][0] = w4.x, wv[q][1] = w4.y, wv[q][2] = w4.z, wv[q][3] = w4.w;
+                        } else {
+                            wv[q][0] = wv[q][1] = wv[q][2] = wv[q][3] = 1.0f;
+                        }
                     } else {
-                        wv[q][0] = wv[q][1] = wv[q][2] = wv[q][3] = 1.0f;
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            xv[q][e] = k0 + e < K ? a.x[k0 + e] : 0.0f;
+                            wv[q][e] = a.norm ? (k0 + e < K ? a.norm[k0 + e] : 0.0f) : 1.0f;
+                        }
                     }
-                } else {
+                }
+#pragma unroll
+                for (int q = 0; q < B; ++q) {
+                    const std::uint32_t j = j0 + std::uint32_t(q * W);
+                    // Uniform across the wave: wave_groups is a multiple of the wave size.
+                    if (j >= wave_groups) break;
+                    const std::uint32_t i = gi[q];
+                    float xe[4];
 #pragma unroll
                     for (int e = 0; e < 4; ++e) {
-                        xv[q][e] = k0 + e < K ? a.x[k0 + e] : 0.0f;
-                        wv[q][e] = a.norm ? (k0 + e < K ? a.norm[k0 + e] : 0.0f) : 1.0f;
+                        ss = fmaf(xv[q][e], xv[q][e], ss);
+                        xe[e] = xv[q][e] * wv[q][e];
+                    }
+                    // Value e of the group is slot value j = slot_byte(e) (swapped formats) or e.
+                    const float y0 = xe[0], y1 = F::slot_swapped ? xe[2] : xe[1], y2 = F::slot_swapped ? xe[1] : xe[2],
+                                y3 = xe[3];
+                    const std::uint32_t k = i * 4, sb = k / kSbValues;
+                    int lc, t, jj;
+                    F::slot_of(int(k % kSbValues), lc, t, jj);
+                    // Sum of the group's values as the multiply sees them (fp16 on the tensor cores):
+                    // the Q4_K offset codes (mma_sm90.hpp) cancel against the sub-block sums.
+                    float four;
+                    if constexpr (P::mma) {
+                        auto* xs = reinterpret_cast<uint2*>(smem + lay.xs);  // 4 halves per slot
+                        const __half2 lo = __floats2half2_rn(y0, y1), hi = __floats2half2_rn(y2, y3);
+                        xs[sb * (kSbValues / 4) + std::uint32_t(((t / 2) * 4 + lc) * 2 + (t % 2))] =
+                            make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
+                        four = __low2float(lo) + __high2float(lo) + __low2float(hi) + __high2float(hi);
+                    } else {
+                        auto* xs = reinterpret_cast<float4*>(smem + lay.xs);
+                        xs[sb * (kSbValues / 4) + std::uint32_t(t * 4 + lc)] = make_float4(y0, y1, y2, y3);
+                        four = y0 + y1 + y2 + y3;
+                    }
+                    if constexpr (F::has_mins) {
+                        // A 32-value sub-block is 8 consecutive lanes' groups (a super-block's 64
+                        // groups are consecutive lanes of one or more rounds).
+                        const float part = gpu::group_sum<8>(four);
+                        if ((i & 7u) == 0) gsum[i / 8] = part;
                     }
                 }
             }
-#pragma unroll
-            for (int q = 0; q < B; ++q) {
-                const std::uint32_t j = j0 + std::uint32_t(q * W);
-                // Uniform across the wave: wave_groups is a multiple of the wave size.
-                if (j >= wave_groups) break;
-                const std::uint32_t i = gi[q];
-                float xe[4];
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    ss = fmaf(xv[q][e], xv[q][e], ss);
-                    xe[e] = xv[q][e] * wv[q][e];
-                }
-                // Value e of the group is slot value j = slot_byte(e) (swapped formats) or e.
-                const float y0 = xe[0], y1 = F::slot_swapped ? xe[2] : xe[1], y2 = F::slot_swapped ? xe[1] : xe[2],
-                            y3 = xe[3];
-                const std::uint32_t k = i * 4, sb = k / kSbValues;
-                int lc, t, jj;
-                F::slot_of(int(k % kSbValues), lc, t, jj);
-                // Sum of the group's values as the multiply sees them (fp16 on the tensor cores):
-                // the Q4_K offset codes (mma_sm90.hpp) cancel against the sub-block sums.
-                float four;
-                if constexpr (P::mma) {
-                    auto* xs = reinterpret_cast<uint2*>(smem + lay.xs);  // 4 halves per slot
-                    const __half2 lo = __floats2half2_rn(y0, y1), hi = __floats2half2_rn(y2, y3);
-                    xs[sb * (kSbValues / 4) + std::uint32_t(((t / 2) * 4 + lc) * 2 + (t % 2))] =
-                        make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
-                    four = __low2float(lo) + __high2float(lo) + __low2float(hi) + __high2float(hi);
-                } else {
-                    auto* xs = reinterpret_cast<float4*>(smem + lay.xs);
-                    xs[sb * (kSbValues / 4) + std::uint32_t(t * 4 + lc)] = make_float4(y0, y1, y2, y3);
-                    four = y0 + y1 + y2 + y3;
-                }
-                if constexpr (F::has_mins) {
-                    // A 32-value sub-block is 8 consecutive lanes' groups (a super-block's 64
-                    // groups are consecutive lanes of one or more rounds).
-                    const float part = gpu::group_sum<8>(four);
-                    if ((i & 7u) == 0) gsum[i / 8] = part;
-                }
-            }
-        }
         }
         if (a.norm) {
             ss = gpu::wave_sum<Arch>(ss);
@@ -9350,7 +9359,7 @@ struct GemvBody {
                         y = detail::silu(res[at]) * res[at + P::tile_rows / 2];
                     }
                     gpu::store_activation(seg.out + row, y);
-                    if (a.y_image) a.y_image[image_position(row)] = gpu::f32_to_half_bits(y * image_scale);
+                    if (a.y_image) store_image(a.y_image, row, y * image_scale);
                 }
                 // Partial sums of y^2 per 16 rows (blocks start at multiples of 16 rows; gemv_launch
                 // refuses parts with SiluPair's half-height blocks).

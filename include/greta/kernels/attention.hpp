@@ -101,7 +101,7 @@ struct AttentionKernel {
         const gpu::TraceEndGuard trace_end{a.trace};
         auto store_out = [&](std::uint32_t i, float v) {
             gpu::store_activation(a.out + i, v);
-            if (a.out_image) a.out_image[image_position(i)] = gpu::f32_to_half_bits(v);
+            if (a.out_image) store_image(a.out_image, i, v);
         };
 
         // The position was copied in before the step's first kernel, so it can be read before

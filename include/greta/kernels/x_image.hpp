@@ -16,6 +16,9 @@
 
 #include <greta/core/macros.hpp>
 #include <greta/kernels/formats.hpp>
+#if GRETA_GPU_COMPILER
+#include <greta/gpu/intrinsics.hpp>
+#endif
 
 namespace greta::kernels {
 
@@ -26,6 +29,13 @@ inline constexpr std::uint32_t x_parts_rows = 16;
 GRETA_HOST_DEVICE constexpr std::uint32_t image_position(std::uint32_t k) {
     return (k & ~3u) | ((k & 1u) << 1) | ((k >> 1) & 1u);
 }
+
+#if GRETA_GPU_COMPILER
+/// A producer's write of value k (already times the consumer's norm weight, if any).
+GRETA_DEVICE GRETA_ALWAYS_INLINE void store_image(std::uint16_t* image, std::uint32_t k, float v) {
+    image[image_position(k)] = gpu::f32_to_half_bits(v);
+}
+#endif
 
 /// The 16-byte chunk (8 values) of a super-block's image that lane `lane` of 32 copies to its
 /// staging slot: the values of slots (lane % 4, t) and (lane % 4, t + 1), t = 2 (lane / 4).
