@@ -821,7 +821,7 @@ TEST_CASE("GEMV with RoPE: Q, K and V segments in one launch write q and the cac
 
 TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequence)", "[gpu][attention]") {
     GRETA_GPU_OR_SKIP();
-    auto run = [&]<int HD>(std::uint32_t n_pos) {
+    auto run = [&]<int HD>(std::uint32_t n_pos, std::uint32_t min_chunk = 32) {
         constexpr std::uint32_t NH = 8, NKV = 2, CTX = 4096;
         const std::uint32_t kvd = NKV * HD;
         const std::vector<float> q = random_vector(NH * HD, 31 + n_pos, -1.5f, 1.5f);
@@ -850,14 +850,14 @@ TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequ
         a.n_kv_heads = NKV;
         a.kv_stride = kvd;
         a.splits = splits;
-        a.min_chunk = 32;
-        a.max_chunk = CTX / splits;
+        a.min_chunk = min_chunk;
+        a.max_chunk = std::max(min_chunk, CTX / splits);
         a.scale = 1.0f / std::sqrt(float(HD));
         gpu::Stream s;
         kernels::attention_launch<Arch, HD>(s, a);
         const auto got = download<float>(out, NH * HD);
         const auto ref = reference_attention(q.data(), kh, vh, NH, NKV, HD, n_pos);
-        INFO("head_dim " << HD << " positions " << n_pos);
+        INFO("head_dim " << HD << " positions " << n_pos << " min chunk " << min_chunk);
         CHECK(max_rel_error(got, ref) <= 2e-5);
         CHECK(download<std::uint32_t>(cnt, NH) == std::vector<std::uint32_t>(NH, 0u));
         const auto img = download<std::uint16_t>(out_image, NH * HD);  // the O projection's image of out
@@ -870,6 +870,12 @@ TEST_CASE("decode attention matches an FP64 reference (GQA, split along the sequ
         run.operator()<64>(n);
         run.operator()<8>(n);
         run.operator()<4>(n);
+    }
+    // Chunks longer than the keys and values a block loads before the wait (the backend's
+    // minimum chunk is 128 positions; one split up to 300).
+    for (std::uint32_t n : {129u, 300u, 700u}) {
+        run.operator()<128>(n, 256);
+        run.operator()<64>(n, 256);
     }
 }
 
