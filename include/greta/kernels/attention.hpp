@@ -149,8 +149,11 @@ struct AttentionKernel {
         for (int r = 0; r < P::prefetch_value_rows; ++r)
             if (value_index(r) < len && t0 + value_index(r) != cur) vpre[r] = value_at(value_index(r));
 
-        gpu::allow_dependents();
+        // The O projection is let in only once the Q/K/V launch is done: earlier, its weight
+        // loads compete with that launch's last blocks, which are on the critical path (+0.3%
+        // tg128 on the H100; docs/BENCHMARKS.md, thirteenth session).
         gpu::wait_for_producers();
+        gpu::allow_dependents();
         a.trace.mark(gpu::KernelTrace::Waited);
 
         // This lane's slice of q straight into registers (q is 16-byte aligned: the backend's
