@@ -8129,42 +8129,50 @@ template <class Arch, int HD>
 struct AttentionPolicy {
     static_assert(HD >= 4 && HD <= 256 && (HD & (HD - 1)) == 0, "head_dim must be a power of two in [4, 256]");
     static constexpr int wave = arch::arch_traits<Arch>::wave_size;
-    static constexpr int threads = 8 * wave;
+    static constexpr int waves = 8;
+    static constexpr int threads = waves * wave;
     static constexpr int key_elems = HD < 32 ? HD : 32;  ///< halves of one key a lane reads
     static constexpr int key_lanes = HD / key_elems;     ///< lanes per key
+    static constexpr int keys_per_round = threads / key_lanes;
     static constexpr int val_elems = HD < 8 ? HD : 8;    ///< halves of one value a lane reads
     static constexpr int val_groups = HD / val_elems;    ///< lanes across one value row
     static constexpr int pos_groups = threads / val_groups;
-    static_assert(val_groups <= threads && key_lanes <= wave);
+    /// Loaded before the wait: 128 positions of keys and values on 32-lane waves (the backend's
+    /// chunk at contexts up to 32 x 128).
+    static constexpr int prefetch_key_rounds = (128 + keys_per_round - 1) / keys_per_round;
+    static constexpr int prefetch_value_rows = (128 + pos_groups - 1) / pos_groups;
+    static_assert(val_groups <= wave && key_lanes <= wave);
     static constexpr std::uint32_t shared_bytes(std::uint32_t max_chunk) {
-        return std::uint32_t(HD + max_chunk + 2 * threads + pos_groups * HD) * 4u + 64u;
+        return std::uint32_t(max_chunk + 2 * waves + waves * HD) * 4u;
     }
 };
 
 #if GRETA_GPU_COMPILER
 namespace detail {
-/// Loads N consecutive halves (N = 4, 8, 16 or 32) and widens them to float.
+/// N consecutive halves (N = 4, 8, 16 or 32) held as loaded: half the registers of floats, so
+/// that the keys and values prefetched before the wait fit a small register budget.
 template <int N>
-GRETA_DEVICE GRETA_ALWAYS_INLINE void load_halves(const std::uint16_t* p, float (&out)[N]) {
+struct PackedHalves {
+    std::uint32_t w[N / 2];
+    GRETA_DEVICE GRETA_ALWAYS_INLINE float operator[](int e) const {
+        return gpu::half_bits_to_f32(std::uint16_t(w[e / 2] >> (16 * (e & 1))));
+    }
+};
+template <int N>
+GRETA_DEVICE GRETA_ALWAYS_INLINE PackedHalves<N> load_halves(const std::uint16_t* p) {
+    PackedHalves<N> out;
     if constexpr (N >= 8) {
 #pragma unroll
         for (int i = 0; i < N / 8; ++i) {
             const uint4 v = *reinterpret_cast<const uint4*>(p + 8 * i);
-            const std::uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                out[8 * i + 2 * e] = gpu::half_bits_to_f32(std::uint16_t(w[e]));
-                out[8 * i + 2 * e + 1] = gpu::half_bits_to_f32(std::uint16_t(w[e] >> 16));
-            }
+            out.w[4 * i] = v.x, out.w[4 * i + 1] = v.y, out.w[4 * i + 2] = v.z, out.w[4 * i + 3] = v.w;
         }
     } else {
         static_assert(N == 4);
         const uint2 v = *reinterpret_cast<const uint2*>(p);
-        out[0] = gpu::half_bits_to_f32(std::uint16_t(v.x));
-        out[1] = gpu::half_bits_to_f32(std::uint16_t(v.x >> 16));
-        out[2] = gpu::half_bits_to_f32(std::uint16_t(v.y));
-        out[3] = gpu::half_bits_to_f32(std::uint16_t(v.y >> 16));
+        out.w[0] = v.x, out.w[1] = v.y;
     }
+    return out;
 }
 }  // namespace detail
 
@@ -8174,14 +8182,14 @@ struct AttentionKernel {
     static constexpr int max_block_threads = P::threads;
 
     GRETA_DEVICE void operator()(AttentionArgs a) const {
+        constexpr int W = P::wave, KE = P::key_elems, VE = P::val_elems;
         extern __shared__ uint4 smem_u4[];
-        float* qs = reinterpret_cast<float*>(smem_u4);  // [HD]
-        float* sc = qs + HD;                             // [max_chunk]
-        float* scratch = sc + a.max_chunk;               // [2 * threads]
-        float* opart = scratch + 2 * P::threads;         // [pos_groups][HD]
+        float* sc = reinterpret_cast<float*>(smem_u4);  // [max_chunk] raw scores
+        float* stats = sc + a.max_chunk;                 // [waves][2] per-wave (max, sum of exp)
+        float* opart = stats + 2 * P::waves;             // [waves][HD] per-wave output sums
         __shared__ int last;
 
-        const int tid = int(threadIdx.x);
+        const int tid = int(threadIdx.x), lane = tid % W, wave = tid / W;
         const std::uint32_t h = blockIdx.x, split = blockIdx.y;
         const std::uint32_t kvh = h / (a.n_heads / a.n_kv_heads);
 
@@ -8204,133 +8212,132 @@ struct AttentionKernel {
         if (split >= active) return;
         const std::uint32_t t1 = t0 + chunk < n ? t0 + chunk : n;
         const std::uint32_t len = t1 - t0;
-        (void)qs;
 
-        // Every cached key and value but the current position's is final: load this thread's
-        // first two rounds of keys and first value rows before waiting for the producer.
+        // Every cached key and value but the current position's is final: a chunk's first
+        // prefetch_key_rounds rounds of keys and prefetch_value_rows value rows per thread (all
+        // of a 128-position chunk) are loaded before waiting for the producer, kept packed.
         const int kl = tid % P::key_lanes;
-        constexpr int keys_per_round = P::threads / P::key_lanes;
         const int dg = tid % P::val_groups, pg = tid / P::val_groups;
-        constexpr int VPF = 4;
-        float kpre[2][P::key_elems];
-        float vpre[VPF][P::val_elems];
-        auto key_at = [&](std::uint32_t i, float (&kv)[P::key_elems]) {
-            detail::load_halves<P::key_elems>(a.k_cache + std::uint64_t(t0 + i) * a.kv_stride + kvh * HD + kl * P::key_elems, kv);
+        using Key = detail::PackedHalves<KE>;
+        using Value = detail::PackedHalves<VE>;
+        Key kpre[P::prefetch_key_rounds] = {};
+        Value vpre[P::prefetch_value_rows] = {};
+        auto key_index = [&](int round) { return std::uint32_t(round * P::keys_per_round + tid / P::key_lanes); };
+        auto value_index = [&](int row) { return std::uint32_t(pg + row * P::pos_groups); };
+        auto key_at = [&](std::uint32_t i) {
+            return detail::load_halves<KE>(a.k_cache + std::uint64_t(t0 + i) * a.kv_stride + kvh * HD + kl * KE);
         };
-        auto value_at = [&](std::uint32_t i, float (&vv)[P::val_elems]) {
-            detail::load_halves<P::val_elems>(a.v_cache + std::uint64_t(t0 + i) * a.kv_stride + kvh * HD + dg * P::val_elems, vv);
+        auto value_at = [&](std::uint32_t i) {
+            return detail::load_halves<VE>(a.v_cache + std::uint64_t(t0 + i) * a.kv_stride + kvh * HD + dg * VE);
         };
 #pragma unroll
-        for (int h2 = 0; h2 < 2; ++h2) {
-            const std::uint32_t i = std::uint32_t(h2 * keys_per_round + tid / P::key_lanes);
-            if (i < len && t0 + i != cur) key_at(i, kpre[h2]);
-        }
+        for (int r = 0; r < P::prefetch_key_rounds; ++r)
+            if (key_index(r) < len && t0 + key_index(r) != cur) kpre[r] = key_at(key_index(r));
 #pragma unroll
-        for (int r = 0; r < VPF; ++r) {
-            const std::uint32_t i = std::uint32_t(pg + r * P::pos_groups);
-            if (i < len && t0 + i != cur) value_at(i, vpre[r]);
-        }
+        for (int r = 0; r < P::prefetch_value_rows; ++r)
+            if (value_index(r) < len && t0 + value_index(r) != cur) vpre[r] = value_at(value_index(r));
 
-        gpu::allow_dependents();
+        // The O projection is let in only once the Q/K/V launch is done: earlier, its weight
+        // loads compete with that launch's last blocks, which are on the critical path (step
+        // 2019 vs 2028 us in the H100 trace, tg128 +0.1-0.3%: docs/BENCHMARKS.md, thirteenth session).
         gpu::wait_for_producers();
+        gpu::allow_dependents();
         a.trace.mark(gpu::KernelTrace::Waited);
 
+        // This lane's slice of q straight into registers (q is 16-byte aligned: the backend's
+        // workspace offsets are multiples of 256), and the current position's key and value.
+        float qv[KE];
 #pragma unroll
-        for (int h2 = 0; h2 < 2; ++h2) {
-            const std::uint32_t i = std::uint32_t(h2 * keys_per_round + tid / P::key_lanes);
-            if (i < len && t0 + i == cur) key_at(i, kpre[h2]);
+        for (int e = 0; e < KE; e += 4) {
+            const float4 q4 = *reinterpret_cast<const float4*>(a.q + h * HD + kl * KE + e);
+            qv[e] = q4.x * a.scale, qv[e + 1] = q4.y * a.scale, qv[e + 2] = q4.z * a.scale, qv[e + 3] = q4.w * a.scale;
         }
 #pragma unroll
-        for (int r = 0; r < VPF; ++r) {
-            const std::uint32_t i = std::uint32_t(pg + r * P::pos_groups);
-            if (i < len && t0 + i == cur) value_at(i, vpre[r]);
-        }
+        for (int r = 0; r < P::prefetch_key_rounds; ++r)
+            if (key_index(r) < len && t0 + key_index(r) == cur) kpre[r] = key_at(key_index(r));
+#pragma unroll
+        for (int r = 0; r < P::prefetch_value_rows; ++r)
+            if (value_index(r) < len && t0 + value_index(r) == cur) vpre[r] = value_at(value_index(r));
 
-        // Scores: key_lanes lanes per key, key_elems halves each; every thread runs the same
-        // number of rounds so the shuffles see whole waves.
-        float qreg[P::key_elems];
-#pragma unroll
-        for (int e = 0; e < P::key_elems; ++e) qreg[e] = a.q[h * HD + kl * P::key_elems + e] * a.scale;
+        // Scores: key_lanes lanes per key, KE halves each, four independent partial sums so
+        // the multiply-adds do not wait on each other. Lane kl == 0 of a key keeps its score.
         float local_max = -INFINITY;
-        // Two rounds of keys per iteration, both loaded before either is reduced (the first two
-        // rounds were loaded above).
-        for (std::uint32_t r0 = 0; r0 < len; r0 += 2 * keys_per_round) {
-            float dot[2];
+        auto score = [&](std::uint32_t i, const Key& k) {
+            float d4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-            for (int h2 = 0; h2 < 2; ++h2) {
-                const std::uint32_t i = r0 + std::uint32_t(h2 * keys_per_round + tid / P::key_lanes);
-                dot[h2] = 0.0f;
-                if (i < len) {
-                    float kv[P::key_elems];
-                    if (r0 == 0) {
-#pragma unroll
-                        for (int e = 0; e < P::key_elems; ++e) kv[e] = kpre[h2][e];
-                    } else {
-                        key_at(i, kv);
-                    }
-#pragma unroll
-                    for (int e = 0; e < P::key_elems; ++e) dot[h2] = fmaf(qreg[e], kv[e], dot[h2]);
-                }
+            for (int e = 0; e < KE; ++e) d4[e % 4] = fmaf(qv[e], k[e], d4[e % 4]);
+            const float d = gpu::group_sum<P::key_lanes>((d4[0] + d4[1]) + (d4[2] + d4[3]));
+            if (i < len && kl == 0) {
+                sc[i] = d;
+                local_max = fmaxf(local_max, d);
             }
+        };
 #pragma unroll
-            for (int h2 = 0; h2 < 2; ++h2) {
-                const std::uint32_t i = r0 + std::uint32_t(h2 * keys_per_round + tid / P::key_lanes);
-                const float d = gpu::group_sum<P::key_lanes>(dot[h2]);
-                if (i < len && kl == 0) {
-                    sc[i] = d;
-                    local_max = fmaxf(local_max, d);
-                }
-            }
-        }
-        const float m = gpu::block_max<Arch>(local_max, scratch);
-        float local_sum = 0.0f;
-        for (std::uint32_t i = std::uint32_t(tid); i < len; i += P::threads) {
-            const float p = expf(sc[i] - m);
-            sc[i] = p;
-            local_sum += p;
-        }
-        const float l = gpu::block_sum<Arch>(local_sum, scratch);  // also orders sc[] writes
+        for (int r = 0; r < P::prefetch_key_rounds; ++r) score(key_index(r), kpre[r]);
+        // Longer chunks (contexts past 32 splits of 128): the rest, one round at a time.
+        for (std::uint32_t i = key_index(P::prefetch_key_rounds); i - key_index(0) < len; i += P::keys_per_round)
+            score(i, i < len ? key_at(i) : Key{});
 
-        // Output: val_groups lanes across a value row, pos_groups rows at a time.
-        float o[P::val_elems];
+        // Softmax statistics per wave (max, sum of exp over the scores its lanes own), then one
+        // barrier: every thread combines the waves' pairs itself.
+        const float wave_m = gpu::wave_max<Arch>(local_max);
+        float own = 0.0f;
+        if (kl == 0)
+            for (std::uint32_t i = key_index(0); i < len; i += P::keys_per_round) own += expf(sc[i] - wave_m);
+        const float wave_l = gpu::wave_sum<Arch>(own);
+        if (lane == 0) stats[2 * wave] = wave_m, stats[2 * wave + 1] = wave_l;
+        __syncthreads();  // stats and sc[] visible to the block
+        float m = -INFINITY;
 #pragma unroll
-        for (int e = 0; e < P::val_elems; ++e) o[e] = 0.0f;
+        for (int w = 0; w < P::waves; ++w) m = fmaxf(m, stats[2 * w]);
+        float l = 0.0f;
 #pragma unroll
-        for (int r = 0; r < VPF; ++r) {
-            const std::uint32_t i = std::uint32_t(pg + r * P::pos_groups);
+        for (int w = 0; w < P::waves; ++w)
+            if (stats[2 * w + 1] > 0.0f) l += stats[2 * w + 1] * expf(stats[2 * w] - m);
+
+        // Output: val_groups lanes across a value row, pos_groups rows at a time; each thread
+        // takes the softmax weights of its own rows.
+        float o[VE];
+#pragma unroll
+        for (int e = 0; e < VE; ++e) o[e] = 0.0f;
+#pragma unroll
+        for (int r = 0; r < P::prefetch_value_rows; ++r) {
+            const std::uint32_t i = value_index(r);
             if (i < len) {
-                const float p = sc[i];
+                const float p = expf(sc[i] - m);
 #pragma unroll
-                for (int e = 0; e < P::val_elems; ++e) o[e] = fmaf(p, vpre[r][e], o[e]);
+                for (int e = 0; e < VE; ++e) o[e] = fmaf(p, vpre[r][e], o[e]);
             }
         }
-        for (std::uint32_t i = std::uint32_t(pg + VPF * P::pos_groups); i < len; i += P::pos_groups) {
-            float vv[P::val_elems];
-            detail::load_halves<P::val_elems>(
-                a.v_cache + std::uint64_t(t0 + i) * a.kv_stride + kvh * HD + dg * P::val_elems, vv);
-            const float p = sc[i];
+        for (std::uint32_t i = value_index(P::prefetch_value_rows); i < len; i += P::pos_groups) {
+            const Value vv = value_at(i);
+            const float p = expf(sc[i] - m);
 #pragma unroll
-            for (int e = 0; e < P::val_elems; ++e) o[e] = fmaf(p, vv[e], o[e]);
+            for (int e = 0; e < VE; ++e) o[e] = fmaf(p, vv[e], o[e]);
         }
+        // The wave's position groups added with shuffles, then the waves through shared memory.
 #pragma unroll
-        for (int e = 0; e < P::val_elems; ++e) opart[pg * HD + dg * P::val_elems + e] = o[e];
+        for (int off = P::val_groups; off < W; off *= 2)
+#pragma unroll
+            for (int e = 0; e < VE; ++e) o[e] += gpu::shfl_xor(o[e], off);
+        if (lane < P::val_groups)
+#pragma unroll
+            for (int e = 0; e < VE; ++e) opart[wave * HD + dg * VE + e] = o[e];
         __syncthreads();
+        auto head_sum = [&](int d) {
+            float s = 0.0f;
+#pragma unroll
+            for (int w = 0; w < P::waves; ++w) s += opart[w * HD + d];
+            return s;
+        };
 
         if (active == 1) {
-            for (int d = tid; d < HD; d += P::threads) {
-                float s = 0.0f;
-                for (int k = 0; k < P::pos_groups; ++k) s += opart[k * HD + d];
-                store_out(h * HD + d, s / l);
-            }
+            for (int d = tid; d < HD; d += P::threads) store_out(h * HD + d, head_sum(d) / l);
             return;
         }
 
         float* part = a.partial + (std::uint64_t(h) * a.splits + split) * (HD + 2);
-        for (int d = tid; d < HD; d += P::threads) {
-            float s = 0.0f;
-            for (int k = 0; k < P::pos_groups; ++k) s += opart[k * HD + d];
-            part[2 + d] = s;
-        }
+        for (int d = tid; d < HD; d += P::threads) part[2 + d] = head_sum(d);
         if (tid == 0) {
             part[0] = m;
             part[1] = l;

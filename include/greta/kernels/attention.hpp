@@ -150,8 +150,8 @@ struct AttentionKernel {
             if (value_index(r) < len && t0 + value_index(r) != cur) vpre[r] = value_at(value_index(r));
 
         // The O projection is let in only once the Q/K/V launch is done: earlier, its weight
-        // loads compete with that launch's last blocks, which are on the critical path (+0.3%
-        // tg128 on the H100; docs/BENCHMARKS.md, thirteenth session).
+        // loads compete with that launch's last blocks, which are on the critical path (step
+        // 2019 vs 2028 us in the H100 trace, tg128 +0.1-0.3%: docs/BENCHMARKS.md, thirteenth session).
         gpu::wait_for_producers();
         gpu::allow_dependents();
         a.trace.mark(gpu::KernelTrace::Waited);
