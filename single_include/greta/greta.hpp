@@ -8292,8 +8292,7 @@ struct AttentionKernel {
         for (int w = 0; w < P::waves; ++w) m = fmaxf(m, stats[2 * w]);
         float l = 0.0f;
 #pragma unroll
-        for (int w = 0; w < P::waves; ++w)
-            if (stats[2 * w + 1] > 0.0f) l += stats[2 * w + 1] * expf(stats[2 * w] - m);
+        for (int w = 0; w < P::waves; ++w) l += stats[2 * w + 1] * expf(stats[2 * w] - m);  // keyless waves: 0 * 0
 
         // Output: val_groups lanes across a value row, pos_groups rows at a time; each thread
         // takes the softmax weights of its own rows.
@@ -9106,19 +9105,20 @@ struct GemvBody {
                 const auto* img = reinterpret_cast<const uint4*>(a.x_image);
                 auto* xs4 = reinterpret_cast<uint4*>(smem + lay.xs);
                 const std::uint32_t chunk = std::uint32_t(image_chunk<F>(lane));
+                constexpr std::uint32_t kChunksPerSb = kSbValues / 8;  // 16-byte chunks: one per lane
                 constexpr int IB = 4;
                 for (std::uint32_t sb0 = std::uint32_t(wave); sb0 < nsb; sb0 += std::uint32_t(IB * P::waves)) {
                     uint4 q[IB];
 #pragma unroll
                     for (int i = 0; i < IB; ++i) {
                         const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
-                        if (sb < nsb) q[i] = img[sb * 32u + chunk];
+                        if (sb < nsb) q[i] = img[sb * kChunksPerSb + chunk];
                     }
 #pragma unroll
                     for (int i = 0; i < IB; ++i) {
                         const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
                         if (sb >= nsb) break;
-                        xs4[sb * 32u + std::uint32_t(lane)] = q[i];
+                        xs4[sb * kChunksPerSb + std::uint32_t(lane)] = q[i];
                         if constexpr (F::has_mins) {
                             // The 8 values are a quarter of sub-block chunk / 4; the other
                             // quarters are on lanes L ^ 4, L ^ 8, L ^ 12.
@@ -11845,7 +11845,7 @@ private:
         // embedding writes none, so layer 0's Q/K/V stage x themselves.
         const bool img = x_image();
         bool x_img_ready = false;
-        auto x_in = [&](kernels::GemvArgs a) { return img && x_img_ready ? from_image(a, x_img_, x_parts_) : a; };
+        auto x_in = [&](kernels::GemvArgs a) { return x_img_ready ? from_image(a, x_img_, x_parts_) : a; };
         for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
             const Layer& L = layers_[l];
             std::uint16_t* kc = kv_.as<std::uint16_t>() + std::uint64_t(l) * context_ * kvd;

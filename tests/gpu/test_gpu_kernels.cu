@@ -190,6 +190,17 @@ double tolerance() {
     return kernels::GemvPolicy<Arch, T>::mma ? 2e-3 : 1e-5;
 }
 
+/// One-segment GEMV arguments: x (times norm) through w, the epilogue writing out.
+kernels::GemvArgs one_segment_args(const float* x, const float* norm, const DevMatrix& w, kernels::GemvEpilogue e, float* out) {
+    kernels::GemvArgs a;
+    a.x = x;
+    a.norm = norm;
+    a.seg[0].w = w.dev();
+    a.seg[0].epilogue = e;
+    a.seg[0].out = out;
+    return a;
+}
+
 template <DType T>
 void check_plain_gemv(std::uint32_t rows, std::uint32_t cols, bool with_norm, bool automatic = false) {
     const HostMatrix m = random_matrix(T, rows, cols, 1000 + rows + cols);
@@ -332,12 +343,7 @@ TEST_CASE("GEMV epilogues hand their output over as an image with partial sums o
     SECTION("Add (residual stream): image times the next norm, partial sums") {
         const auto init = random_vector(R, 26);
         auto dy = upload(init);
-        kernels::GemvArgs a;
-        a.x = dx.as<const float>();
-        a.norm = dn.as<const float>();
-        a.seg[0].w = dgate.dev();
-        a.seg[0].epilogue = kernels::GemvEpilogue::Add;
-        a.seg[0].out = dy.as<float>();
+        auto a = one_segment_args(dx.as<const float>(), dn.as<const float>(), dgate, kernels::GemvEpilogue::Add, dy.as<float>());
         a.y_image = dimg.as<std::uint16_t>();
         a.y_image_norm = dnext.as<const float>();
         a.y_parts = dparts.as<float>();
@@ -358,13 +364,8 @@ TEST_CASE("GEMV epilogues hand their output over as an image with partial sums o
     }
     SECTION("SiluPair: image without a norm; parts are refused") {
         gpu::DeviceBuffer dh(R * 4);
-        kernels::GemvArgs a;
-        a.x = dx.as<const float>();
-        a.norm = dn.as<const float>();
-        a.seg[0].w = dgate.dev();
+        auto a = one_segment_args(dx.as<const float>(), dn.as<const float>(), dgate, kernels::GemvEpilogue::SiluPair, dh.as<float>());
         a.seg[0].w2 = dup.dev();
-        a.seg[0].epilogue = kernels::GemvEpilogue::SiluPair;
-        a.seg[0].out = dh.as<float>();
         a.y_image = dimg.as<std::uint16_t>();
         launch(a);
         check_image(download<float>(dh, R), nullptr);
@@ -687,12 +688,7 @@ TEST_CASE("GEMV epilogues: residual add, SwiGLU (fused and split), logits argmax
     SECTION("Add") {
         const auto init = random_vector(R, 9);
         auto dy = upload(init);
-        kernels::GemvArgs a;
-        a.x = dx.as<const float>();
-        a.norm = dn.as<const float>();
-        a.seg[0].w = dgate.dev();
-        a.seg[0].epilogue = kernels::GemvEpilogue::Add;
-        a.seg[0].out = dy.as<float>();
+        const auto a = one_segment_args(dx.as<const float>(), dn.as<const float>(), dgate, kernels::GemvEpilogue::Add, dy.as<float>());
         kernels::gemv_launch<Arch, DType::Q4_K>(s, a);
         const auto y = download<float>(dy, R);
         std::vector<double> ref(R);
@@ -703,13 +699,8 @@ TEST_CASE("GEMV epilogues: residual add, SwiGLU (fused and split), logits argmax
         std::vector<double> ref(R);
         for (std::uint32_t r = 0; r < R; ++r) ref[r] = silu(rg[r]) * ru[r];
         gpu::DeviceBuffer dh(R * 4), dtmp(R * 4);
-        kernels::GemvArgs a;
-        a.x = dx.as<const float>();
-        a.norm = dn.as<const float>();
-        a.seg[0].w = dgate.dev();
+        auto a = one_segment_args(dx.as<const float>(), dn.as<const float>(), dgate, kernels::GemvEpilogue::SiluPair, dh.as<float>());
         a.seg[0].w2 = dup.dev();
-        a.seg[0].epilogue = kernels::GemvEpilogue::SiluPair;
-        a.seg[0].out = dh.as<float>();
         kernels::gemv_launch<Arch, DType::Q4_K>(s, a);
         CHECK(max_rel_error(download<float>(dh, R), ref) <= 2e-3);
 

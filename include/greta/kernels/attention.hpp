@@ -204,8 +204,7 @@ struct AttentionKernel {
         for (int w = 0; w < P::waves; ++w) m = fmaxf(m, stats[2 * w]);
         float l = 0.0f;
 #pragma unroll
-        for (int w = 0; w < P::waves; ++w)
-            if (stats[2 * w + 1] > 0.0f) l += stats[2 * w + 1] * expf(stats[2 * w] - m);
+        for (int w = 0; w < P::waves; ++w) l += stats[2 * w + 1] * expf(stats[2 * w] - m);  // keyless waves: 0 * 0
 
         // Output: val_groups lanes across a value row, pos_groups rows at a time; each thread
         // takes the softmax weights of its own rows.

@@ -421,19 +421,20 @@ struct GemvBody {
                 const auto* img = reinterpret_cast<const uint4*>(a.x_image);
                 auto* xs4 = reinterpret_cast<uint4*>(smem + lay.xs);
                 const std::uint32_t chunk = std::uint32_t(image_chunk<F>(lane));
+                constexpr std::uint32_t kChunksPerSb = kSbValues / 8;  // 16-byte chunks: one per lane
                 constexpr int IB = 4;
                 for (std::uint32_t sb0 = std::uint32_t(wave); sb0 < nsb; sb0 += std::uint32_t(IB * P::waves)) {
                     uint4 q[IB];
 #pragma unroll
                     for (int i = 0; i < IB; ++i) {
                         const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
-                        if (sb < nsb) q[i] = img[sb * 32u + chunk];
+                        if (sb < nsb) q[i] = img[sb * kChunksPerSb + chunk];
                     }
 #pragma unroll
                     for (int i = 0; i < IB; ++i) {
                         const std::uint32_t sb = sb0 + std::uint32_t(i * P::waves);
                         if (sb >= nsb) break;
-                        xs4[sb * 32u + std::uint32_t(lane)] = q[i];
+                        xs4[sb * kChunksPerSb + std::uint32_t(lane)] = q[i];
                         if constexpr (F::has_mins) {
                             // The 8 values are a quarter of sub-block chunk / 4; the other
                             // quarters are on lanes L ^ 4, L ^ 8, L ^ 12.

@@ -820,7 +820,7 @@ private:
         // embedding writes none, so layer 0's Q/K/V stage x themselves.
         const bool img = x_image();
         bool x_img_ready = false;
-        auto x_in = [&](kernels::GemvArgs a) { return img && x_img_ready ? from_image(a, x_img_, x_parts_) : a; };
+        auto x_in = [&](kernels::GemvArgs a) { return x_img_ready ? from_image(a, x_img_, x_parts_) : a; };
         for (std::uint32_t l = 0; l < cfg_.n_layers; ++l) {
             const Layer& L = layers_[l];
             std::uint16_t* kc = kv_.as<std::uint16_t>() + std::uint64_t(l) * context_ * kvd;
