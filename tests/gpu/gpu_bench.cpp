@@ -109,7 +109,9 @@ int main(int argc, char** argv) try {
         greta_infer::GpuOptions o;
         o.context = args.ctx ? args.ctx : std::uint32_t(std::max(args.n + args.warmup + 8, 512));
         // A variant is '+'-joined words: graph, nograph, nooverlap, trace (per-launch timeline on
-        // stderr), qp=0|1 (GRETA_QKV_PERSISTENT), rows=q:k:v:gate:up (GRETA_GROUPED_ROWS, ':' for ',').
+        // stderr), stepwise (a host round trip per token instead of chained steps), qp=0|1
+        // (GRETA_QKV_PERSISTENT), rows=q:k:v:gate:up (GRETA_GROUPED_ROWS, ':' for ',').
+        bool stepwise = false;  // one decode_greedy call per token (the host waits for each)
         unsetenv("GRETA_QKV_PERSISTENT");
         unsetenv("GRETA_GPU_TRACE");
         unsetenv("GRETA_GROUPED_ROWS");
@@ -118,6 +120,7 @@ int main(int argc, char** argv) try {
             std::string word;
             while (std::getline(ws, word, '+')) {
                 if (word == "nograph") o.use_graph = false;
+                else if (word == "stepwise") stepwise = true;
                 else if (word == "nooverlap") o.overlap_launches = false;
                 else if (word == "trace") setenv("GRETA_GPU_TRACE", "1", 1);
                 else if (word.rfind("qp=", 0) == 0) setenv("GRETA_QKV_PERSISTENT", word.substr(3).c_str(), 1);
@@ -135,11 +138,19 @@ int main(int argc, char** argv) try {
         const double up_s = std::chrono::duration<double>(Clock::now() - u0).count();
         std::int32_t tok = 1;
         for (int i = 0; i < args.warmup; ++i) tok = backend->decode_greedy(tok, std::uint32_t(i));
+        backend->decode_greedy_run(tok, 0, 2, [](std::int32_t) { return true; });  // captures the chained graph
         std::vector<double> tps;
         for (int r = 0; r < args.reps; ++r) {
             tok = 1;
             const auto s0 = Clock::now();
-            for (int i = 0; i < args.n; ++i) tok = backend->decode_greedy(tok, std::uint32_t(i));
+            if (stepwise) {
+                for (int i = 0; i < args.n; ++i) tok = backend->decode_greedy(tok, std::uint32_t(i));
+            } else {
+                backend->decode_greedy_run(tok, 0, std::size_t(args.n), [&](std::int32_t id) {
+                    tok = id;
+                    return true;
+                });
+            }
             const double s = std::chrono::duration<double>(Clock::now() - s0).count();
             tps.push_back(args.n / s);
         }

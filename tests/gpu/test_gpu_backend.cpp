@@ -226,6 +226,45 @@ TEST_CASE("decode_greedy returns the argmax of forward's logits, with and withou
     }
 }
 
+TEST_CASE("chained greedy steps give the stepwise tokens and stop where the caller says", "[gpu][backend]") {
+    GRETA_GPU_OR_SKIP();
+    const auto m = model::make_synthetic("tiny", "q4_k_m", 6);
+    constexpr std::uint32_t ctx = 160, steps = 150;  // past the 64-entry token ring twice
+    for (bool graph : {true, false}) {
+        INFO("graph " << graph);
+        auto stepwise = gpu_backend(m.weights, ctx, graph), chained = gpu_backend(m.weights, ctx, graph);
+        std::vector<std::int32_t> expect;
+        std::int32_t tok = 3;
+        for (std::uint32_t p = 0; p < steps; ++p) expect.push_back(tok = stepwise->decode_greedy(tok, p));
+
+        std::vector<std::int32_t> got;
+        CHECK(chained->decode_greedy_run(3, 0, steps, [&](std::int32_t id) {
+            got.push_back(id);
+            return true;
+        }) == steps);
+        CHECK(got == expect);
+
+        // Stopped after 10 tokens (a step past the stop is already queued), then resumed.
+        got.clear();
+        auto until_ten = [&](std::int32_t id) {
+            got.push_back(id);
+            return got.size() != 10;
+        };
+        CHECK(chained->decode_greedy_run(3, 0, steps, until_ten) == 10);
+        REQUIRE(got.size() == 10);
+        CHECK(chained->decode_greedy_run(got.back(), 10, steps - 10, until_ten) == steps - 10);
+        CHECK(got == expect);
+
+        // Stepwise and chained calls mix: the chained steps leave the position where they end.
+        got.clear();
+        CHECK(chained->decode_greedy_run(3, 0, 5, until_ten) == 5);
+        CHECK(chained->decode_greedy(got.back(), 5) == expect[5]);
+
+        CHECK_THROWS_AS(chained->decode_greedy_run(1, ctx - 4, 5, until_ten), Error);
+        CHECK_THROWS_AS(chained->decode_greedy_run(-1, 0, 5, until_ten), Error);
+    }
+}
+
 TEST_CASE("synthetic models (every quantization) agree with the CPU reference", "[gpu][backend][synthetic]") {
     GRETA_GPU_OR_SKIP();
     const std::string quant = GENERATE(std::string("q4_k_m"), std::string("q6_k"), std::string("q8_0"), std::string("f16"));

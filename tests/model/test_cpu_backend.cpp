@@ -221,3 +221,25 @@ TEST_CASE("CPU backend rejects positions past the context and bad token ids", "[
     const std::vector<std::int32_t> bad = {1, 512};
     CHECK_THROWS_AS(cpu.forward(bad, 0, logits.data(), false), Error);
 }
+
+TEST_CASE("a greedy run hands over decode_greedy's tokens and stops when the caller says", "[model][cpu]") {
+    GRETA_SHARED_OR_SKIP(model_path, "models/stories260K-f32.gguf");
+    const auto file = io::open_model_file(model_path);
+    const auto w = model::bind_weights(file.config, file.rope_style, file.tensors, file.path);
+    model::CpuBackend stepwise(w, 32), chained(w, 32);
+    std::vector<std::int32_t> expect;
+    std::int32_t tok = 1;
+    for (std::uint32_t p = 0; p < 20; ++p) expect.push_back(tok = stepwise.decode_greedy(tok, p));
+
+    std::vector<std::int32_t> got;
+    auto keep = [&](std::int32_t id) {
+        got.push_back(id);
+        return got.size() != 7;  // stop after the seventh token
+    };
+    CHECK(chained.decode_greedy_run(1, 0, 20, keep) == 7);
+    REQUIRE(got.size() == 7);
+    CHECK(chained.decode_greedy_run(got.back(), 7, 13, keep) == 13);
+    CHECK(got == expect);
+    CHECK(chained.decode_greedy_run(1, 0, 0, keep) == 0);
+    CHECK(got.size() == 20);
+}

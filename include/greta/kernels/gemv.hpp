@@ -96,6 +96,12 @@ struct GemvArgs {
     std::int32_t* arg_idx = nullptr;
     std::uint32_t* counter = nullptr;   ///< Logits: blocks done (reset by the last one)
     std::int32_t* token_out = nullptr;  ///< Logits: the argmax
+    /// Logits, for decode steps chained on the device: the last block also makes the argmax
+    /// the next step's input, next_io[0] = argmax and next_io[1] += 1 (token, position), and
+    /// writes it to token_ring[position % ring_size] (host memory, read once the step is done).
+    std::int32_t* next_io = nullptr;
+    std::int32_t* token_ring = nullptr;
+    std::uint32_t ring_size = 0;
     gpu::KernelTrace trace;             ///< optional timeline of this launch
 };
 
@@ -767,7 +773,15 @@ private:
         if (t == 0) {
             for (std::uint32_t i = 1; i < blockDim.x; ++i)
                 if (sv[i] > best || (sv[i] == best && si[i] < idx)) best = sv[i], idx = si[i];
-            *a.token_out = idx == 0x7FFFFFFF ? 0 : idx;
+            const std::int32_t token = idx == 0x7FFFFFFF ? 0 : idx;
+            *a.token_out = token;
+            if (a.next_io) {
+                volatile std::int32_t* io = a.next_io;  // written by the host's copy or the last step
+                const std::int32_t pos = io[1];
+                a.token_ring[std::uint32_t(pos) % a.ring_size] = token;
+                io[0] = token;
+                io[1] = pos + 1;
+            }
             *a.counter = 0;
         }
     }

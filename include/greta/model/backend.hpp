@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,20 @@ public:
         forward(std::span<const std::int32_t>(&token, 1), pos, scratch_logits_.data(), false);
         return static_cast<std::int32_t>(std::max_element(scratch_logits_.begin(), scratch_logits_.end()) -
                                          scratch_logits_.begin());
+    }
+
+    /// Greedy decoding of up to n steps: evaluates `token` at `pos`, hands the argmax to
+    /// on_token, evaluates it at pos + 1, and so on, until n tokens or on_token returns false.
+    /// Returns the tokens handed over. A backend may evaluate one step past a stop (the GPU
+    /// queues each step before the previous token is read); the positions it wrote are
+    /// overwritten by later calls.
+    virtual std::size_t decode_greedy_run(std::int32_t token, std::uint32_t pos, std::size_t n,
+                                          const std::function<bool(std::int32_t)>& on_token) {
+        for (std::size_t i = 0; i < n; ++i) {
+            token = decode_greedy(token, pos + std::uint32_t(i));
+            if (!on_token(token)) return i + 1;
+        }
+        return n;
     }
 
     /// Validation hook: when on, forward() keeps the hidden state of the last evaluated position

@@ -164,6 +164,7 @@ public:
         if (on && !capture_buf_)
             capture_buf_ = gpu::DeviceBuffer(std::size_t(cfg_.n_layers) * cfg_.dim * 4, "allocate hidden-state capture");
         graph_ = gpu::Graph{};
+        chain_graph_ = gpu::Graph{};
         build_step();
     }
     std::vector<std::vector<float>> hidden_states() const override { return hidden_; }
@@ -173,6 +174,40 @@ public:
         stream_.synchronize("decode step");
         collect_trace();
         return host_io()[2];
+    }
+
+    /// Steps chained on the device: step i + 1 is queued before step i's token is handed to
+    /// on_token, and takes that token from device memory, so the GPU does not wait for the host
+    /// between steps. With the per-launch trace on, steps run one at a time (each is read back).
+    std::size_t decode_greedy_run(std::int32_t token, std::uint32_t pos, std::size_t n,
+                                  const std::function<bool(std::int32_t)>& on_token) override {
+        if (n == 0) return 0;
+        check(std::uint64_t(pos) + n <= context_, [&] {
+            return "positions " + std::to_string(pos) + ".." + std::to_string(std::uint64_t(pos) + n - 1) +
+                   " are outside the context of " + std::to_string(context_);
+        });
+        if (trace_buf_) return Backend::decode_greedy_run(token, pos, n, on_token);
+        check(token >= 0 && std::uint32_t(token) < cfg_.vocab_size,
+              [&] { return "token id " + std::to_string(token) + " outside the vocabulary"; });
+        host_io()[0] = token;
+        host_io()[1] = std::int32_t(pos);
+        gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, stream_.get()), "copy token and position");
+        run_chained_step();
+        step_done_[0].record(stream_);
+        const volatile std::int32_t* ring = token_ring_.as<std::int32_t>();
+        std::size_t done = 0;
+        while (done < n) {
+            if (done + 1 < n) {
+                run_chained_step();
+                step_done_[(done + 1) % 2].record(stream_);
+            }
+            step_done_[done % 2].synchronize();
+            const std::int32_t next = ring[(pos + done) % kTokenRing];
+            ++done;
+            if (!on_token(next)) break;
+        }
+        stream_.synchronize("decode steps");  // a step queued past a stop is left to finish
+        return done;
     }
 
     /// Whether forward() of n tokens takes the matrix-core prefill path (hidden-state capture
@@ -447,6 +482,7 @@ private:
         h_img_ = reinterpret_cast<std::uint16_t*>(b + o_himg);
         x_parts_ = reinterpret_cast<float*>(b + o_parts);
         io_host_ = gpu::PinnedBuffer(16, "allocate pinned io");
+        token_ring_ = gpu::PinnedBuffer(kTokenRing * 4, "allocate pinned token ring");
         const auto table = kernels::rope_table(context_, cfg_.head_dim, cfg_.rope_theta);
         rope_ = gpu::DeviceBuffer(table.size() * 4, "allocate RoPE table");
         gpu::check(gpu::vendor::memcpy_h2d_async(rope_.data(), table.data(), table.size() * 4, stream_.get()),
@@ -778,6 +814,9 @@ private:
         a.arg_idx = arg_idx_;
         a.counter = lm_cnt_;
         a.token_out = io_dev_ + 2;
+        a.next_io = io_dev_;
+        a.token_ring = token_ring_.as<std::int32_t>();
+        a.ring_size = kTokenRing;
         return a;
     }
     static kernels::GemvSegment segment(const Mat& m, kernels::GemvEpilogue e, float* out) {
@@ -929,15 +968,30 @@ private:
         step_.push_back(gemv(x_in(lm_head_args(x_)), "lm_head"));
     }
 
-    void enqueue_step(const gpu::Stream& s) {
+    /// One decode step on stream s. `from_host`: the step's token and position come from the
+    /// pinned io block and the argmax goes back to it; otherwise the step reads what the last
+    /// one left in io_dev_ (chained steps) and its argmax reaches the host through the ring.
+    void enqueue_step(const gpu::Stream& s, bool from_host = true) {
         if (trace_buf_) {
             const std::size_t n = trace_buf_.size() / 24;
             gpu::check(gpu::vendor::memset_async(trace_buf_.data(), 0xFF, n * 16, s.get()), "reset trace");
             gpu::check(gpu::vendor::memset_async(trace_buf_.as<std::byte>() + n * 16, 0, n * 8, s.get()), "reset trace");
         }
-        gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, s.get()), "copy token and position");
+        if (from_host)
+            gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, s.get()), "copy token and position");
         for (auto& launch : step_) launch(s);
-        gpu::check(gpu::vendor::memcpy_d2h_async(host_io() + 2, io_dev_ + 2, 4, s.get()), "copy greedy token");
+        if (from_host)
+            gpu::check(gpu::vendor::memcpy_d2h_async(host_io() + 2, io_dev_ + 2, 4, s.get()), "copy greedy token");
+    }
+    /// A step that continues from the previous one on the device (see enqueue_step).
+    void run_chained_step() {
+        if (opt_.use_graph) {
+            if (!chain_graph_)
+                chain_graph_ = gpu::Graph::capture(stream_, [this](const gpu::Stream& s) { enqueue_step(s, false); });
+            chain_graph_.launch(stream_);
+        } else {
+            enqueue_step(stream_, false);
+        }
     }
 
     void run_step(std::int32_t token, std::uint32_t pos) {
@@ -1055,6 +1109,12 @@ private:
     std::vector<double> trace_sum_;
     int trace_steps_ = 0;
     gpu::Graph graph_;
+    gpu::Graph chain_graph_;  ///< the step without the host copies (decode_greedy_run)
+    /// Greedy tokens of chained steps by position modulo kTokenRing, written by lm_head's last
+    /// block into pinned host memory (a device may write it directly under unified addressing).
+    static constexpr std::uint32_t kTokenRing = 64;
+    gpu::PinnedBuffer token_ring_;
+    gpu::Event step_done_[2];
     bool capture_ = false;
     gpu::DeviceBuffer capture_buf_;
     std::vector<std::vector<float>> hidden_;

@@ -169,14 +169,16 @@ public:
         std::uint32_t pos = std::uint32_t(st.n_prompt);
         clock::time_point t_first{};
         st.stop = StopReason::TokenBudget;
-        while (st.n_generated < budget) {
+        // Hands `next` (the token chosen for position pos) to the caller; false once generation
+        // stops, with st.stop saying why.
+        auto emit = [&]() {
             if (st.n_generated == 0) {
                 st.ttft_ms = ms_since(t0);
                 t_first = clock::now();
             }
             if (next == tok_.eos()) {
                 st.stop = StopReason::EndOfSequence;
-                break;
+                return false;
             }
             sampler.accept(next);
             if (on_logits) on_logits(std::span<const float>(chooser, vocab));
@@ -185,25 +187,36 @@ public:
             const std::string text = stops.push(decoder.push(next));
             if (!text.empty() && on_text && !on_text(text)) {
                 st.stop = StopReason::Callback;
-                break;
+                return false;
             }
             if (stops.stopped()) {
                 st.stop = StopReason::StopString;
-                break;
+                return false;
             }
-            if (st.n_generated == budget) break;
+            if (st.n_generated == budget) return false;
             if (pos >= ctx) {
                 st.stop = StopReason::ContextFull;
-                break;
+                return false;
             }
+            return true;
+        };
+        if (emit()) {
             if (greedy_on_device) {
-                next = backend_.decode_greedy(next, pos);
+                // Every further token is the argmax: the backend chains the steps on the device.
+                const std::size_t steps = std::min(budget - st.n_generated, ctx - pos);
+                backend_.decode_greedy_run(next, pos, steps, [&](std::int32_t id) {
+                    next = id;
+                    ++pos;
+                    return emit();
+                });
             } else {
-                backend_.forward(std::span<const std::int32_t>(&next, 1), pos, logits.data(), false);
-                chooser = logits.data();
-                next = sampler.sample(std::span<const float>(chooser, vocab));
+                do {
+                    backend_.forward(std::span<const std::int32_t>(&next, 1), pos, logits.data(), false);
+                    chooser = logits.data();
+                    next = sampler.sample(std::span<const float>(chooser, vocab));
+                    ++pos;
+                } while (emit());
             }
-            ++pos;
         }
         if (st.n_generated > 0) st.generate_ms = ms_since(t_first);
         if (st.stop != StopReason::StopString && st.stop != StopReason::Callback) {
