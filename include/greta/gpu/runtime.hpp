@@ -63,6 +63,8 @@ inline status_t malloc_device(void** p, std::size_t n) { return hipMalloc(p, n);
 inline status_t free_device(void* p) { return hipFree(p); }
 inline status_t malloc_pinned(void** p, std::size_t n) { return hipHostMalloc(p, n, hipHostMallocDefault); }
 inline status_t free_pinned(void* p) { return hipHostFree(p); }
+/// The address kernels use for pinned host memory (zero-copy writes from the device).
+inline status_t pinned_device_pointer(void** d, void* h) { return hipHostGetDevicePointer(d, h, 0); }
 inline status_t memcpy_h2d_async(void* d, const void* s, std::size_t n, stream_t st) { return hipMemcpyAsync(d, s, n, hipMemcpyHostToDevice, st); }
 inline status_t memcpy_d2h_async(void* d, const void* s, std::size_t n, stream_t st) { return hipMemcpyAsync(d, s, n, hipMemcpyDeviceToHost, st); }
 inline status_t memcpy_d2d_async(void* d, const void* s, std::size_t n, stream_t st) { return hipMemcpyAsync(d, s, n, hipMemcpyDeviceToDevice, st); }
@@ -92,6 +94,7 @@ inline status_t malloc_device(void** p, std::size_t n) { return cudaMalloc(p, n)
 inline status_t free_device(void* p) { return cudaFree(p); }
 inline status_t malloc_pinned(void** p, std::size_t n) { return cudaMallocHost(p, n); }
 inline status_t free_pinned(void* p) { return cudaFreeHost(p); }
+inline status_t pinned_device_pointer(void** d, void* h) { return cudaHostGetDevicePointer(d, h, 0); }
 inline status_t memcpy_h2d_async(void* d, const void* s, std::size_t n, stream_t st) { return cudaMemcpyAsync(d, s, n, cudaMemcpyHostToDevice, st); }
 inline status_t memcpy_d2h_async(void* d, const void* s, std::size_t n, stream_t st) { return cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToHost, st); }
 inline status_t memcpy_d2d_async(void* d, const void* s, std::size_t n, stream_t st) { return cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToDevice, st); }

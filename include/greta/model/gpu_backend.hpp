@@ -483,6 +483,9 @@ private:
         x_parts_ = reinterpret_cast<float*>(b + o_parts);
         io_host_ = gpu::PinnedBuffer(16, "allocate pinned io");
         token_ring_ = gpu::PinnedBuffer(kTokenRing * 4, "allocate pinned token ring");
+        void* ring_dev = nullptr;
+        gpu::check(gpu::vendor::pinned_device_pointer(&ring_dev, token_ring_.data()), "map the token ring for the device");
+        token_ring_dev_ = static_cast<std::int32_t*>(ring_dev);
         const auto table = kernels::rope_table(context_, cfg_.head_dim, cfg_.rope_theta);
         rope_ = gpu::DeviceBuffer(table.size() * 4, "allocate RoPE table");
         gpu::check(gpu::vendor::memcpy_h2d_async(rope_.data(), table.data(), table.size() * 4, stream_.get()),
@@ -815,7 +818,7 @@ private:
         a.counter = lm_cnt_;
         a.token_out = io_dev_ + 2;
         a.next_io = io_dev_;
-        a.token_ring = token_ring_.as<std::int32_t>();
+        a.token_ring = token_ring_dev_;
         a.ring_size = kTokenRing;
         return a;
     }
@@ -1111,9 +1114,10 @@ private:
     gpu::Graph graph_;
     gpu::Graph chain_graph_;  ///< the step without the host copies (decode_greedy_run)
     /// Greedy tokens of chained steps by position modulo kTokenRing, written by lm_head's last
-    /// block into pinned host memory (a device may write it directly under unified addressing).
+    /// block into pinned host memory (mapped for the device: zero-copy stores).
     static constexpr std::uint32_t kTokenRing = 64;
     gpu::PinnedBuffer token_ring_;
+    std::int32_t* token_ring_dev_ = nullptr;  ///< the ring as kernels address it
     gpu::Event step_done_[2];
     bool capture_ = false;
     gpu::DeviceBuffer capture_buf_;
