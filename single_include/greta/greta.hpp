@@ -5678,6 +5678,7 @@ inline ModelWeights bind_weights(const ModelConfig& cfg, RopeStyle rope, std::sp
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -5706,6 +5707,20 @@ public:
         forward(std::span<const std::int32_t>(&token, 1), pos, scratch_logits_.data(), false);
         return static_cast<std::int32_t>(std::max_element(scratch_logits_.begin(), scratch_logits_.end()) -
                                          scratch_logits_.begin());
+    }
+
+    /// Greedy decoding of up to n steps: evaluates `token` at `pos`, hands the argmax to
+    /// on_token, evaluates it at pos + 1, and so on, until n tokens or on_token returns false.
+    /// Returns the tokens handed over. A backend may evaluate one step past a stop (the GPU
+    /// queues each step before the previous token is read); the positions it wrote are
+    /// overwritten by later calls.
+    virtual std::size_t decode_greedy_run(std::int32_t token, std::uint32_t pos, std::size_t n,
+                                          const std::function<bool(std::int32_t)>& on_token) {
+        for (std::size_t i = 0; i < n; ++i) {
+            token = decode_greedy(token, pos + std::uint32_t(i));
+            if (!on_token(token)) return i + 1;
+        }
+        return n;
     }
 
     /// Validation hook: when on, forward() keeps the hidden state of the last evaluated position
@@ -6381,14 +6396,16 @@ public:
         std::uint32_t pos = std::uint32_t(st.n_prompt);
         clock::time_point t_first{};
         st.stop = StopReason::TokenBudget;
-        while (st.n_generated < budget) {
+        // Hands `next` (the token chosen for position pos) to the caller; false once generation
+        // stops, with st.stop saying why.
+        auto emit = [&]() {
             if (st.n_generated == 0) {
                 st.ttft_ms = ms_since(t0);
                 t_first = clock::now();
             }
             if (next == tok_.eos()) {
                 st.stop = StopReason::EndOfSequence;
-                break;
+                return false;
             }
             sampler.accept(next);
             if (on_logits) on_logits(std::span<const float>(chooser, vocab));
@@ -6397,25 +6414,36 @@ public:
             const std::string text = stops.push(decoder.push(next));
             if (!text.empty() && on_text && !on_text(text)) {
                 st.stop = StopReason::Callback;
-                break;
+                return false;
             }
             if (stops.stopped()) {
                 st.stop = StopReason::StopString;
-                break;
+                return false;
             }
-            if (st.n_generated == budget) break;
+            if (st.n_generated == budget) return false;
             if (pos >= ctx) {
                 st.stop = StopReason::ContextFull;
-                break;
+                return false;
             }
+            return true;
+        };
+        if (st.n_generated < budget && emit()) {
             if (greedy_on_device) {
-                next = backend_.decode_greedy(next, pos);
+                // Every further token is the argmax: the backend chains the steps on the device.
+                const std::size_t steps = std::min(budget - st.n_generated, ctx - pos);
+                backend_.decode_greedy_run(next, pos, steps, [&](std::int32_t id) {
+                    next = id;
+                    ++pos;
+                    return emit();
+                });
             } else {
-                backend_.forward(std::span<const std::int32_t>(&next, 1), pos, logits.data(), false);
-                chooser = logits.data();
-                next = sampler.sample(std::span<const float>(chooser, vocab));
+                do {
+                    backend_.forward(std::span<const std::int32_t>(&next, 1), pos, logits.data(), false);
+                    chooser = logits.data();
+                    next = sampler.sample(std::span<const float>(chooser, vocab));
+                    ++pos;
+                } while (emit());
             }
-            ++pos;
         }
         if (st.n_generated > 0) st.generate_ms = ms_since(t_first);
         if (st.stop != StopReason::StopString && st.stop != StopReason::Callback) {
@@ -6856,6 +6884,8 @@ inline status_t malloc_device(void** p, std::size_t n) { return hipMalloc(p, n);
 inline status_t free_device(void* p) { return hipFree(p); }
 inline status_t malloc_pinned(void** p, std::size_t n) { return hipHostMalloc(p, n, hipHostMallocDefault); }
 inline status_t free_pinned(void* p) { return hipHostFree(p); }
+/// The address kernels use for pinned host memory (zero-copy writes from the device).
+inline status_t pinned_device_pointer(void** d, void* h) { return hipHostGetDevicePointer(d, h, 0); }
 inline status_t memcpy_h2d_async(void* d, const void* s, std::size_t n, stream_t st) { return hipMemcpyAsync(d, s, n, hipMemcpyHostToDevice, st); }
 inline status_t memcpy_d2h_async(void* d, const void* s, std::size_t n, stream_t st) { return hipMemcpyAsync(d, s, n, hipMemcpyDeviceToHost, st); }
 inline status_t memcpy_d2d_async(void* d, const void* s, std::size_t n, stream_t st) { return hipMemcpyAsync(d, s, n, hipMemcpyDeviceToDevice, st); }
@@ -6885,6 +6915,7 @@ inline status_t malloc_device(void** p, std::size_t n) { return cudaMalloc(p, n)
 inline status_t free_device(void* p) { return cudaFree(p); }
 inline status_t malloc_pinned(void** p, std::size_t n) { return cudaMallocHost(p, n); }
 inline status_t free_pinned(void* p) { return cudaFreeHost(p); }
+inline status_t pinned_device_pointer(void** d, void* h) { return cudaHostGetDevicePointer(d, h, 0); }
 inline status_t memcpy_h2d_async(void* d, const void* s, std::size_t n, stream_t st) { return cudaMemcpyAsync(d, s, n, cudaMemcpyHostToDevice, st); }
 inline status_t memcpy_d2h_async(void* d, const void* s, std::size_t n, stream_t st) { return cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToHost, st); }
 inline status_t memcpy_d2d_async(void* d, const void* s, std::size_t n, stream_t st) { return cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToDevice, st); }
@@ -8780,6 +8811,12 @@ struct GemvArgs {
     std::int32_t* arg_idx = nullptr;
     std::uint32_t* counter = nullptr;   ///< Logits: blocks done (reset by the last one)
     std::int32_t* token_out = nullptr;  ///< Logits: the argmax
+    /// Logits, for decode steps chained on the device: the last block also makes the argmax
+    /// the next step's input, next_io[0] = argmax and next_io[1] += 1 (token, position), and
+    /// writes it to token_ring[position % ring_size] (host memory, read once the step is done).
+    std::int32_t* next_io = nullptr;
+    std::int32_t* token_ring = nullptr;
+    std::uint32_t ring_size = 0;
     gpu::KernelTrace trace;             ///< optional timeline of this launch
 };
 
@@ -9451,7 +9488,15 @@ private:
         if (t == 0) {
             for (std::uint32_t i = 1; i < blockDim.x; ++i)
                 if (sv[i] > best || (sv[i] == best && si[i] < idx)) best = sv[i], idx = si[i];
-            *a.token_out = idx == 0x7FFFFFFF ? 0 : idx;
+            const std::int32_t token = idx == 0x7FFFFFFF ? 0 : idx;
+            *a.token_out = token;
+            if (a.next_io) {
+                volatile std::int32_t* io = a.next_io;  // written by the host's copy or the last step
+                const std::int32_t pos = io[1];
+                a.token_ring[std::uint32_t(pos) % a.ring_size] = token;
+                io[0] = token;
+                io[1] = pos + 1;
+            }
             *a.counter = 0;
         }
     }
@@ -11189,6 +11234,7 @@ public:
         if (on && !capture_buf_)
             capture_buf_ = gpu::DeviceBuffer(std::size_t(cfg_.n_layers) * cfg_.dim * 4, "allocate hidden-state capture");
         graph_ = gpu::Graph{};
+        chain_graph_ = gpu::Graph{};
         build_step();
     }
     std::vector<std::vector<float>> hidden_states() const override { return hidden_; }
@@ -11198,6 +11244,40 @@ public:
         stream_.synchronize("decode step");
         collect_trace();
         return host_io()[2];
+    }
+
+    /// Steps chained on the device: step i + 1 is queued before step i's token is handed to
+    /// on_token, and takes that token from device memory, so the GPU does not wait for the host
+    /// between steps. With the per-launch trace on, steps run one at a time (each is read back).
+    std::size_t decode_greedy_run(std::int32_t token, std::uint32_t pos, std::size_t n,
+                                  const std::function<bool(std::int32_t)>& on_token) override {
+        if (n == 0) return 0;
+        check(std::uint64_t(pos) + n <= context_, [&] {
+            return "positions " + std::to_string(pos) + ".." + std::to_string(std::uint64_t(pos) + n - 1) +
+                   " are outside the context of " + std::to_string(context_);
+        });
+        if (trace_buf_) return Backend::decode_greedy_run(token, pos, n, on_token);
+        check(token >= 0 && std::uint32_t(token) < cfg_.vocab_size,
+              [&] { return "token id " + std::to_string(token) + " outside the vocabulary"; });
+        host_io()[0] = token;
+        host_io()[1] = std::int32_t(pos);
+        gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, stream_.get()), "copy token and position");
+        run_chained_step();
+        step_done_[0].record(stream_);
+        const volatile std::int32_t* ring = token_ring_.as<std::int32_t>();
+        std::size_t done = 0;
+        while (done < n) {
+            if (done + 1 < n) {
+                run_chained_step();
+                step_done_[(done + 1) % 2].record(stream_);
+            }
+            step_done_[done % 2].synchronize();
+            const std::int32_t next = ring[(pos + done) % kTokenRing];
+            ++done;
+            if (!on_token(next)) break;
+        }
+        stream_.synchronize("decode steps");  // a step queued past a stop is left to finish
+        return done;
     }
 
     /// Whether forward() of n tokens takes the matrix-core prefill path (hidden-state capture
@@ -11472,6 +11552,10 @@ private:
         h_img_ = reinterpret_cast<std::uint16_t*>(b + o_himg);
         x_parts_ = reinterpret_cast<float*>(b + o_parts);
         io_host_ = gpu::PinnedBuffer(16, "allocate pinned io");
+        token_ring_ = gpu::PinnedBuffer(kTokenRing * 4, "allocate pinned token ring");
+        void* ring_dev = nullptr;
+        gpu::check(gpu::vendor::pinned_device_pointer(&ring_dev, token_ring_.data()), "map the token ring for the device");
+        token_ring_dev_ = static_cast<std::int32_t*>(ring_dev);
         const auto table = kernels::rope_table(context_, cfg_.head_dim, cfg_.rope_theta);
         rope_ = gpu::DeviceBuffer(table.size() * 4, "allocate RoPE table");
         gpu::check(gpu::vendor::memcpy_h2d_async(rope_.data(), table.data(), table.size() * 4, stream_.get()),
@@ -11803,6 +11887,9 @@ private:
         a.arg_idx = arg_idx_;
         a.counter = lm_cnt_;
         a.token_out = io_dev_ + 2;
+        a.next_io = io_dev_;
+        a.token_ring = token_ring_dev_;
+        a.ring_size = kTokenRing;
         return a;
     }
     static kernels::GemvSegment segment(const Mat& m, kernels::GemvEpilogue e, float* out) {
@@ -11954,15 +12041,30 @@ private:
         step_.push_back(gemv(x_in(lm_head_args(x_)), "lm_head"));
     }
 
-    void enqueue_step(const gpu::Stream& s) {
+    /// One decode step on stream s. `from_host`: the step's token and position come from the
+    /// pinned io block and the argmax goes back to it; otherwise the step reads what the last
+    /// one left in io_dev_ (chained steps) and its argmax reaches the host through the ring.
+    void enqueue_step(const gpu::Stream& s, bool from_host = true) {
         if (trace_buf_) {
             const std::size_t n = trace_buf_.size() / 24;
             gpu::check(gpu::vendor::memset_async(trace_buf_.data(), 0xFF, n * 16, s.get()), "reset trace");
             gpu::check(gpu::vendor::memset_async(trace_buf_.as<std::byte>() + n * 16, 0, n * 8, s.get()), "reset trace");
         }
-        gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, s.get()), "copy token and position");
+        if (from_host)
+            gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, s.get()), "copy token and position");
         for (auto& launch : step_) launch(s);
-        gpu::check(gpu::vendor::memcpy_d2h_async(host_io() + 2, io_dev_ + 2, 4, s.get()), "copy greedy token");
+        if (from_host)
+            gpu::check(gpu::vendor::memcpy_d2h_async(host_io() + 2, io_dev_ + 2, 4, s.get()), "copy greedy token");
+    }
+    /// A step that continues from the previous one on the device (see enqueue_step).
+    void run_chained_step() {
+        if (opt_.use_graph) {
+            if (!chain_graph_)
+                chain_graph_ = gpu::Graph::capture(stream_, [this](const gpu::Stream& s) { enqueue_step(s, false); });
+            chain_graph_.launch(stream_);
+        } else {
+            enqueue_step(stream_, false);
+        }
     }
 
     void run_step(std::int32_t token, std::uint32_t pos) {
@@ -12080,6 +12182,13 @@ private:
     std::vector<double> trace_sum_;
     int trace_steps_ = 0;
     gpu::Graph graph_;
+    gpu::Graph chain_graph_;  ///< the step without the host copies (decode_greedy_run)
+    /// Greedy tokens of chained steps by position modulo kTokenRing, written by lm_head's last
+    /// block into pinned host memory (mapped for the device: zero-copy stores).
+    static constexpr std::uint32_t kTokenRing = 64;
+    gpu::PinnedBuffer token_ring_;
+    std::int32_t* token_ring_dev_ = nullptr;  ///< the ring as kernels address it
+    gpu::Event step_done_[2];
     bool capture_ = false;
     gpu::DeviceBuffer capture_buf_;
     std::vector<std::vector<float>> hidden_;

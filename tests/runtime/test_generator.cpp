@@ -137,3 +137,25 @@ TEST_CASE("logits callback sees prompt rows then the row of every generated toke
         CHECK(std::size_t(std::max_element(r.begin(), r.end()) - r.begin()) == std::size_t(st.tokens[i]));
     }
 }
+
+TEST_CASE("greedy generation stops at the budget, at a callback's no, and generates nothing for 0", "[runtime]") {
+    GRETA_SHARED_OR_SKIP(model, "models/stories260K-f32.gguf");
+    auto engine = runtime::Engine::open({.model = model});
+    runtime::GenerationStats st;
+    CHECK(generate_text(engine, "Once upon", greedy(0), &st).empty());
+    CHECK(st.n_generated == 0);
+    CHECK(st.stop == runtime::StopReason::TokenBudget);
+
+    const std::string twelve = generate_text(engine, "Once upon", greedy(12), &st);
+    CHECK(st.n_generated == 12);
+    CHECK(st.stop == runtime::StopReason::TokenBudget);
+
+    int pieces = 0;
+    st = engine.generate("Once upon", greedy(12), [&](std::string_view) { return ++pieces < 3; });
+    CHECK(pieces == 3);
+    CHECK(st.stop == runtime::StopReason::Callback);
+    CHECK(st.n_generated < 12);
+    CHECK(st.n_generated >= 3);
+    // The text generated before the stop is the start of the longer run's.
+    CHECK_THAT(twelve, Catch::Matchers::StartsWith(generate_text(engine, "Once upon", greedy(int(st.n_generated)))));
+}

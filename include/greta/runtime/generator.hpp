@@ -200,7 +200,7 @@ public:
             }
             return true;
         };
-        if (emit()) {
+        if (st.n_generated < budget && emit()) {
             if (greedy_on_device) {
                 // Every further token is the argmax: the backend chains the steps on the device.
                 const std::size_t steps = std::min(budget - st.n_generated, ctx - pos);
