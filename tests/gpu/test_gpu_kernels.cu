@@ -547,6 +547,41 @@ TEST_CASE("embedding kernel dequantizes every format exactly like the host", "[g
     run.operator()<DType::F32>(8);
 }
 
+TEST_CASE("quantized weights dequantized to fp16 rows (prefill on TMA) match the host", "[gpu][gemm][tma]") {
+    GRETA_GPU_OR_SKIP();
+    auto run = [&]<DType T>(std::uint32_t rows, std::uint32_t cols) {
+        const HostMatrix m = random_matrix(T, rows, cols, 91 + rows + cols);
+        const DevMatrix dm = to_device(m);
+        const std::uint32_t k = dm.layout.nsb * kernels::kSbValues;
+        gpu::DeviceBuffer out(std::size_t(rows) * k * 2);
+        gpu::check(gpu::vendor::memset_async(out.data(), 0xFF, out.size(), nullptr), "test fill");  // NaNs
+        gpu::Stream s;
+        kernels::dequant_rows_launch<Arch, T>(s, dm.dev(), out.as<std::uint16_t>());
+        s.synchronize();
+        const auto got = download<std::uint16_t>(out, std::size_t(rows) * k);
+        for (std::uint32_t r = 0; r < rows; ++r) {
+            const auto ref = m.row(r);
+            float row_max = 0.0f;
+            for (float v : ref) row_max = std::max(row_max, std::fabs(v));
+            INFO(dtype_name(T) << " " << rows << " x " << cols << " (grouped rows: " << (dm.layout.group_rows > 1)
+                               << "), row " << r);
+            for (std::uint32_t i = 0; i < k; ++i) {
+                const float g = fp16_to_f32(got[std::size_t(r) * k + i]);
+                if (i >= cols) {
+                    REQUIRE(g == 0.0f);  // K padding: zero weights
+                    continue;
+                }
+                // fp16 scale, product and min: a few fp16 ulps of the row's magnitude.
+                INFO("k " << i << ": " << g << " vs " << ref[i]);
+                REQUIRE(std::fabs(g - ref[i]) <= 1e-3f * std::fabs(ref[i]) + 2e-3f * row_max);
+            }
+        }
+    };
+    run.operator()<DType::Q4_K>(80, 512);   // grouped rows, two 64-row tiles (the second partial)
+    run.operator()<DType::Q6_K>(70, 768);   // row-major (70 is no multiple of 16)
+    run.operator()<DType::Q8_0>(48, 96);    // a partial super-block
+}
+
 TEST_CASE("embedding kernel matches llama.cpp's dequantization bit for bit", "[gpu][embed][fixtures]") {
     GRETA_GPU_OR_SKIP();
     struct Case {

@@ -14,6 +14,19 @@
 namespace greta::kernels {
 
 #if GRETA_GPU_COMPILER
+/// Lane c's payload chunks and scale data of super-block sb of `row`, loaded directly (the
+/// GEMV stages them instead).
+template <DType T>
+GRETA_DEVICE GRETA_ALWAYS_INLINE void load_lane_super_block(const DeviceMatrix& m, std::uint32_t row, std::uint32_t sb,
+                                                            int c, uint4 (&v)[Format<T>::payload_u4], MetaRegs& mr) {
+    const MatrixLayout& L = m.layout;
+    const std::byte* p = m.payload + L.payload_offset(row) + std::uint64_t(sb) * L.payload_step() + c * 16;
+#pragma unroll
+    for (int n = 0; n < Format<T>::payload_u4; ++n) v[n] = gpu::load_u4(p + n * 64);
+    Format<T>::load_meta(m.meta + L.meta_offset(row) + std::uint64_t(sb) * L.meta_step(),
+                         m.aux + L.aux_offset(row) + std::uint64_t(sb) * L.aux_step(), c, mr);
+}
+
 /// out[k] = W[row][k] for k < K, row = *token when token is set, else `row`. Each thread
 /// decodes one lane's 64 values of one super-block (the GEMV's own slot decoding).
 template <class Arch, DType T>
@@ -38,12 +51,8 @@ struct EmbedKernel {
             const std::uint32_t sb = i / kSbLanes;
             const int c = int(i % kSbLanes);
             uint4 v[F::payload_u4];
-            const std::byte* p = m.payload + L.payload_offset(row) + std::uint64_t(sb) * L.payload_step() + c * 16;
-#pragma unroll
-            for (int n = 0; n < F::payload_u4; ++n) v[n] = gpu::load_u4(p + n * 64);
             MetaRegs mr;
-            F::load_meta(m.meta + L.meta_offset(row) + std::uint64_t(sb) * L.meta_step(),
-                         m.aux + L.aux_offset(row) + std::uint64_t(sb) * L.aux_step(), c, mr);
+            load_lane_super_block<T>(m, row, sb, c, v, mr);
             float sc[F::chains], mn[F::chains];
             F::chain_scales(mr, c, sc, mn);
 #pragma unroll

@@ -40,6 +40,7 @@
 #include <greta/gpu/memory.hpp>
 #include <greta/gpu/stream.hpp>
 #include <greta/kernels/attention.hpp>
+#include <greta/kernels/dequant_rows.hpp>
 #include <greta/kernels/embed.hpp>
 #include <greta/kernels/formats.hpp>
 #include <greta/kernels/gemm.hpp>
@@ -62,9 +63,13 @@ struct GpuBackendOptions {
     bool profile = false;           ///< time every launch (also GRETA_GPU_TRACE=1); see profile()
     /// forward() calls with at least this many tokens use the matrix-core prefill path; 0 never.
     /// The default is where the GEMM pass overtakes token-by-token decode on the H100 for the
-    /// 7B shapes: one pass costs ~21 ms up to 128 tokens, a decode step ~2.2 ms
-    /// (docs/BENCHMARKS.md, "prefill threshold").
+    /// 7B shapes: one pass cost ~21 ms up to 128 tokens, a decode step ~2.2 ms
+    /// (docs/BENCHMARKS.md, "prefill threshold"; with fp16 rows on TMA a Q4_K_M pass is ~16 ms).
     std::uint32_t prefill_min_tokens = 10;
+    /// Quantized prefill GEMMs on Hopper: dequantize each matrix to fp16 rows, then the F16
+    /// TMA + wgmma GEMM (rather than the mma.sync kernel that dequantizes as it multiplies).
+    /// GRETA_PREFILL_DEQUANT=0/1 overrides.
+    bool prefill_dequant = true;
     /// Q4_K_M's mixed-format Q/K/V launch (Q/K in Q4_K, V in Q6_K): persistent blocks split
     /// between the two formats, rather than one row group per block.
     bool qkv_persistent = true;
@@ -529,10 +534,13 @@ private:
         build_tma_maps();
     }
 
-    /// Packs `rows` rows of `src` (K values each, optionally RMS-normalized) for format t into the
-    /// one packed buffer, unless it already holds exactly that.
-    const std::uint16_t* pack_for(DType t, const float* src, std::uint32_t k, const float* norm, std::uint32_t rows) {
-        const PackedKey key{t, src, norm, k, rows};
+    /// Packs `rows` rows of `src` (K values each, optionally RMS-normalized) for the GEMM of
+    /// `consumer` into the one packed buffer, unless it already holds exactly that.
+    const std::uint16_t* pack_for(const Mat& consumer, const float* src, std::uint32_t k, const float* norm,
+                                  std::uint32_t rows) {
+        const DType t = consumer.dev.layout.type;
+        const bool natural = on_tma(consumer);
+        const PackedKey key{t, natural, src, norm, k, rows};
         if (!(key == packed_key_)) {
             kernels::PackArgs p;
             p.x = src;
@@ -541,19 +549,51 @@ private:
             p.norm = norm;
             p.eps = cfg_.norm_eps;
             p.out = pf_packed_;
-            p.natural = tma_;
+            p.natural = natural;
             kernels::dispatch_format(t, [&]<DType T>() { kernels::pack_activations_launch<Arch, T>(stream_, p, rows); });
             packed_key_ = key;
         }
         return pf_packed_;
     }
-    /// `maps`: this call's three TMA tensor maps (activations, w, w2) when the model takes the
-    /// TMA path (tma_), else ignored.
-    void gemm(const Mat& w, kernels::GemmArgs a, std::size_t maps = 0) {
+    /// Whether the prefill GEMM of w runs on TMA + wgmma: F16 weights as they are, quantized
+    /// ones dequantized to fp16 rows first (not lm_head: its rows would double the scratch).
+    bool on_tma(const Mat& w) const {
+        return tma_ && (w.dev.layout.type == DType::F16 || (dequant_rows_ && &w != &output_));
+    }
+    /// Bytes of w as fp16 rows in the dequantization scratch (0: F16 weights are read in place).
+    static std::uint64_t fp16_rows_bytes(const Mat& w) {
+        const auto& l = w.dev.layout;
+        return l.type == DType::F16 ? 0 : std::uint64_t(l.rows) * l.nsb * kernels::kSbValues * 2;
+    }
+    /// The scratch's fp16 rows of w at byte `offset`, dequantized on stream_; F16 w as it is.
+    kernels::DeviceMatrix fp16_rows(const Mat& w, std::uint64_t offset) {
+        if (w.dev.layout.type == DType::F16) return w.dev;
+#if GRETA_GPU_CUDA
+        auto* out = reinterpret_cast<std::uint16_t*>(dequant_rows_.as<std::byte>() + offset);
+        kernels::dispatch_format(w.dev.layout.type, [&]<DType T>() {
+            if constexpr (T == DType::Q4_K || T == DType::Q6_K || T == DType::Q8_0)
+                kernels::dequant_rows_launch<Arch, T>(stream_, w.dev, out);
+        });
+        kernels::DeviceMatrix d;
+        d.payload = reinterpret_cast<const std::byte*>(out);
+        d.layout = kernels::matrix_layout(DType::F16, w.dev.layout.rows, std::uint64_t(w.dev.layout.nsb) * kernels::kSbValues,
+                                          kernels::RowOrder::Plain);
+        return d;
+#else
+        (void)offset;
+        return w.dev;
+#endif
+    }
+    /// `maps`: this call's three TMA tensor maps (activations, w, w2) when w's GEMM is on the TMA
+    /// path (on_tma), else ignored. `w2`: SiluPair's up projection.
+    void gemm(const Mat& w, kernels::GemmArgs a, std::size_t maps = 0, const Mat* w2 = nullptr) {
         a.w = w.dev;
+        if (w2) a.w2 = w2->dev;
 #if GRETA_GPU_CUDA
         if constexpr (std::is_same_v<Arch, arch::Sm90>) {
-            if (tma_) {
+            if (on_tma(w)) {
+                a.w = fp16_rows(w, 0);
+                if (w2) a.w2 = fp16_rows(*w2, fp16_rows_bytes(w));
                 kernels::gemm_tma_f16_launch(stream_, a, tma_maps_.as<const kernels::TmaDescriptor>() + 3 * maps);
                 return;
             }
@@ -570,22 +610,45 @@ private:
     void build_tma_maps() {
 #if GRETA_GPU_CUDA
         if constexpr (std::is_same_v<Arch, arch::Sm90>) {
-            bool all_f16 = output_.dev.layout.type == DType::F16;
-            for (const auto& L : layers_)
-                for (const Mat* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down})
-                    all_f16 = all_f16 && m->dev.layout.type == DType::F16;
-            tma_ = all_f16 && !std::getenv("GRETA_NO_TMA");
-            if (!tma_) return;
+            // F16 layers take the TMA GEMM as they are; Q4_K/Q6_K/Q8_0 ones too, dequantized
+            // into fp16 rows before each GEMM (the scratch holds the largest call's matrices).
+            bool all_f16 = output_.dev.layout.type == DType::F16, all_fp16_rows = true;
+            std::uint64_t scratch = 0;
+            for (const auto& L : layers_) {
+                for (const Mat* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) {
+                    const DType t = m->dev.layout.type;
+                    all_f16 = all_f16 && t == DType::F16;
+                    all_fp16_rows = all_fp16_rows && (t == DType::F16 || t == DType::Q4_K || t == DType::Q6_K || t == DType::Q8_0);
+                    scratch = std::max(scratch, fp16_rows_bytes(*m));
+                }
+                scratch = std::max(scratch, fp16_rows_bytes(L.gate) + fp16_rows_bytes(L.up));
+            }
+            if (std::getenv("GRETA_NO_TMA")) return;
+            if (!all_f16) {
+                // Dequantized rows need the scratch beside the rest, with room to spare.
+                std::size_t free_b = 0, total_b = 0;
+                const bool fits = gpu::vendor::mem_info(&free_b, &total_b) == gpu::success &&
+                                  free_b > scratch + (std::uint64_t(512) << 20);
+                bool dequant = opt_.prefill_dequant;
+                if (const char* env = std::getenv("GRETA_PREFILL_DEQUANT")) dequant = std::atoi(env) != 0;
+                if (!dequant || !all_fp16_rows || !fits) return;
+                dequant_rows_ = gpu::DeviceBuffer(scratch, "allocate the prefill's fp16 weight rows");
+            }
+            tma_ = true;
             using kernels::encode_tma_f16;
             auto act = [&](const std::uint16_t* buf, std::uint32_t k) {
                 const std::uint32_t halves = kernels::packed_row_halves(k);
                 return encode_tma_f16(buf, halves, pf_chunk_, std::uint64_t(halves) * 2, kernels::TmaGemmPolicy::box_rows_a);
             };
-            auto wmap = [&](const Mat& m) {
+            // w's rows as the TMA GEMM reads them: in place (F16) or in the scratch at `offset`.
+            auto wmap = [&](const Mat& m, std::uint64_t offset = 0) {
                 const auto& l = m.dev.layout;
+                const std::uint64_t k = std::uint64_t(l.nsb) * kernels::kSbValues;
+                if (l.type != DType::F16)
+                    return encode_tma_f16(dequant_rows_.as<std::byte>() + offset, k, l.rows, k * 2,
+                                          kernels::TmaGemmPolicy::box_rows_b);
                 ensure(l.group_rows == 1, "TMA reads row-major weights");
-                return encode_tma_f16(m.dev.payload, std::uint64_t(l.nsb) * kernels::kSbValues, l.rows, l.payload_row_bytes(),
-                                      kernels::TmaGemmPolicy::box_rows_b);
+                return encode_tma_f16(m.dev.payload, k, l.rows, l.payload_row_bytes(), kernels::TmaGemmPolicy::box_rows_b);
             };
             const std::uint32_t qd = cfg_.q_dim(), ffn = cfg_.ffn_dim;
             const std::uint16_t* o_in = qd % kernels::kSbValues == 0 ? pf_packed_out_ : pf_packed_;
@@ -602,12 +665,12 @@ private:
                 put(site(l, kK), x_in, wmap(L.wk), wmap(L.wk));
                 put(site(l, kV), x_in, wmap(L.wv), wmap(L.wv));
                 put(site(l, kO), act(o_in, qd), wmap(L.wo), wmap(L.wo));
-                put(site(l, kGateUp), x_in, wmap(L.gate), wmap(L.up));
+                put(site(l, kGateUp), x_in, wmap(L.gate), wmap(L.up, fp16_rows_bytes(L.gate)));
                 put(site(l, kGate), x_in, wmap(L.gate), wmap(L.gate));
                 put(site(l, kUp), x_in, wmap(L.up), wmap(L.up));
                 put(site(l, kDown), act(d_in, ffn), wmap(L.down), wmap(L.down));
             }
-            put(lm_site(), x_in, wmap(output_), wmap(output_));
+            if (on_tma(output_)) put(lm_site(), x_in, wmap(output_), wmap(output_));
             tma_maps_ = gpu::DeviceBuffer(maps.size() * sizeof(kernels::TmaDescriptor), "allocate TMA tensor maps");
             gpu::check(gpu::vendor::memcpy_h2d_async(tma_maps_.data(), maps.data(), tma_maps_.size(), stream_.get()),
                        "upload TMA tensor maps");
@@ -634,18 +697,18 @@ private:
             std::uint16_t* vc = kc + std::uint64_t(cfg_.n_layers) * context_ * kvd;
 
             kernels::GemmArgs g = base;
-            g.x = pack_for(L.wq.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.x = pack_for(L.wq, pf_x_, dim, L.attn_norm, m);
             g.epilogue = E::RopeStore;
             g.out = pf_q_;
             g.out_stride = qd;
             gemm(L.wq, g, site(l, kQ));
-            g.x = pack_for(L.wk.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.x = pack_for(L.wk, pf_x_, dim, L.attn_norm, m);
             g.epilogue = E::RopeToCache;
             g.out = nullptr;
             g.cache = kc;
             g.cache_stride = kvd;
             gemm(L.wk, g, site(l, kK));
-            g.x = pack_for(L.wv.dev.layout.type, pf_x_, dim, L.attn_norm, m);
+            g.x = pack_for(L.wv, pf_x_, dim, L.attn_norm, m);
             g.epilogue = E::ToCache;
             g.cache = vc;
             gemm(L.wv, g, site(l, kV));
@@ -665,11 +728,11 @@ private:
             // Producers write their consumer's packed fp16 input themselves where rows are whole
             // super-blocks (no padding to clear): one pack launch and an FP32 round trip less.
             const bool att_packed = qd % kernels::kSbValues == 0;
-            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type, tma_};
+            if (att_packed) at.packed = {pf_packed_out_, qd, L.wo.dev.layout.type, on_tma(L.wo)};
             kernels::dispatch_head_dim(cfg_.head_dim, [&]<int HD>() { kernels::prefill_attention_launch<Arch, HD>(stream_, at); });
 
             kernels::GemmArgs o = base;
-            o.x = att_packed ? pf_packed_out_ : pack_for(L.wo.dev.layout.type, pf_att_, qd, nullptr, m);
+            o.x = att_packed ? pf_packed_out_ : pack_for(L.wo, pf_att_, qd, nullptr, m);
             o.epilogue = E::Add;
             o.out = pf_x_;
             o.out_stride = dim;
@@ -677,28 +740,27 @@ private:
             packed_key_ = {};  // x changed
 
             kernels::GemmArgs f = base;
-            f.x = pack_for(L.gate.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
+            f.x = pack_for(L.gate, pf_x_, dim, L.ffn_norm, m);
             f.out_stride = ffn;
             bool h_packed = false;
             if (L.gate.dev.layout.type == L.up.dev.layout.type) {
                 f.epilogue = E::SiluPair;
-                f.w2 = L.up.dev;
                 f.out = pf_h_;
                 h_packed = ffn % kernels::kSbValues == 0;
-                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type, tma_};
-                gemm(L.gate, f, site(l, kGateUp));
+                if (h_packed) f.packed = {pf_packed_out_, ffn, L.down.dev.layout.type, on_tma(L.down)};
+                gemm(L.gate, f, site(l, kGateUp), &L.up);
             } else {
                 f.epilogue = E::Store;
                 f.out = pf_g_;
                 gemm(L.gate, f, site(l, kGate));
-                f.x = pack_for(L.up.dev.layout.type, pf_x_, dim, L.ffn_norm, m);
+                f.x = pack_for(L.up, pf_x_, dim, L.ffn_norm, m);
                 f.epilogue = E::MulSilu;
                 f.other = pf_g_;
                 f.out = pf_h_;
                 gemm(L.up, f, site(l, kUp));
             }
             kernels::GemmArgs d = base;
-            d.x = h_packed ? pf_packed_out_ : pack_for(L.down.dev.layout.type, pf_h_, ffn, nullptr, m);
+            d.x = h_packed ? pf_packed_out_ : pack_for(L.down, pf_h_, ffn, nullptr, m);
             d.epilogue = E::Add;
             d.out = pf_x_;
             d.out_stride = dim;
@@ -730,7 +792,7 @@ private:
                 if (!pf_logits_) pf_logits_ = gpu::DeviceBuffer(std::uint64_t(pf_chunk_) * V * 4, "allocate prompt logits");
                 kernels::GemmArgs lm;
                 lm.m = m;
-                lm.x = pack_for(output_.dev.layout.type, pf_x_, cfg_.dim, out_norm_, m);
+                lm.x = pack_for(output_, pf_x_, cfg_.dim, out_norm_, m);
                 lm.out = pf_logits_.as<float>();
                 lm.out_stride = V;
                 gemm(output_, lm, lm_site());
@@ -1088,6 +1150,7 @@ private:
     // prefill
     struct PackedKey {
         DType type = DType::F32;
+        bool natural = false;
         const float* src = nullptr;
         const float* norm = nullptr;
         std::uint32_t k = 0, rows = 0;
@@ -1101,7 +1164,10 @@ private:
     std::uint16_t* pf_packed_ = nullptr;      ///< GEMM inputs packed by pack_for
     std::uint16_t* pf_packed_out_ = nullptr;  ///< GEMM inputs packed by their producer (attention, SwiGLU)
     PackedKey packed_key_;
-    bool tma_ = false;  ///< F16 model on sm_90a: GEMMs on TMA + wgmma (kernels/gemm_tma_sm90.hpp)
+    bool tma_ = false;  ///< sm_90a: prefill GEMMs on TMA + wgmma (kernels/gemm_tma_sm90.hpp), see on_tma()
+    /// fp16 rows of the quantized matrices of one GEMM call (kernels/dequant_rows.hpp); empty
+    /// when every layer is F16 or the TMA path is off.
+    gpu::DeviceBuffer dequant_rows_;
     gpu::DeviceBuffer tma_maps_;
 
     std::vector<Launch> step_;
