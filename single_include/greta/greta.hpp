@@ -11219,9 +11219,9 @@ struct GpuBackendOptions {
     bool profile = false;           ///< time every launch (also GRETA_GPU_TRACE=1); see profile()
     /// forward() calls with at least this many tokens use the matrix-core prefill path; 0 never.
     /// The default is where the GEMM pass overtakes token-by-token decode on the H100 for the
-    /// 7B shapes: one pass cost ~21 ms up to 128 tokens, a decode step ~2.2 ms
-    /// (docs/BENCHMARKS.md, "prefill threshold"; with fp16 rows on TMA a Q4_K_M pass is ~16 ms).
-    std::uint32_t prefill_min_tokens = 10;
+    /// 7B shapes: a Q4_K_M pass costs ~16 ms up to 64 tokens (fp16 rows on TMA), a decode step
+    /// ~2 ms; at 8 tokens they tie (docs/BENCHMARKS.md, "prefill threshold").
+    std::uint32_t prefill_min_tokens = 9;
     /// Quantized prefill GEMMs on Hopper: dequantize each matrix to fp16 rows, then the F16
     /// TMA + wgmma GEMM (rather than the mma.sync kernel that dequantizes as it multiplies).
     /// GRETA_PREFILL_DEQUANT=0/1 overrides.
