@@ -34,7 +34,8 @@ struct DequantRowsKernel {
 
     GRETA_DEVICE void operator()(DeviceMatrix m, std::uint16_t* out) const {
         using F = Format<T>;
-        __shared__ alignas(16) std::uint16_t tile[P::rows * P::tile_stride];
+        __shared__ uint4 tile_u4[P::rows * P::tile_stride / 8];  // uint4: 16-byte aligned rows
+        auto* tile = reinterpret_cast<std::uint16_t*>(tile_u4);
         const MatrixLayout L = m.layout;
         const std::uint32_t sb = blockIdx.x, row0 = blockIdx.y * P::rows;
         const int tid = int(threadIdx.x), r = tid / kSbLanes, c = tid % kSbLanes;
