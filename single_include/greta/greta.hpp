@@ -11349,12 +11349,7 @@ public:
                    " are outside the context of " + std::to_string(context_);
         });
         if (trace_buf_) return Backend::decode_greedy_run(token, pos, n, on_token);
-        check(token >= 0 && std::uint32_t(token) < cfg_.vocab_size,
-              [&] { return "token id " + std::to_string(token) + " outside the vocabulary"; });
-        host_io()[0] = token;
-        host_io()[1] = std::int32_t(pos);
-        gpu::check(gpu::vendor::memcpy_h2d_async(io_dev_, io_host_.data(), 8, stream_.get()), "copy token and position");
-        run_chained_step();
+        run_step(token, pos);  // from the host; like every step it leaves the next one's input on the device
         step_done_[0].record(stream_);
         const volatile std::int32_t* ring = token_ring_.as<std::int32_t>();
         std::size_t done = 0;
